@@ -1,0 +1,43 @@
+"""graphcnn: a compiler for convolutional network architectures.
+
+Declare an architecture in the ``.gcnn`` spec language, compile it to a typed IR, infer shapes and
+compute exact per-layer cost analytically (no weights, no forward pass)::
+
+    import graphcnn
+    g = graphcnn.compile("resnet50")                # a zoo model, or a path to a .gcnn file
+    p = graphcnn.profile(g)
+    print(p.totals.params, p.totals.macs)            # 25557032 4089184256
+
+The core never imports torch; backends (``graphcnn.backends``) import their libraries lazily.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from graphcnn.api import compile, compile_text, load_spec
+    from graphcnn.cost import Profile, profile
+    from graphcnn.errors import GraphcnnError, SpecError
+    from graphcnn.ir import Graph, Node, Op, TensorType
+
+_LAZY = {
+    "compile": "graphcnn.api", "compile_text": "graphcnn.api", "load_spec": "graphcnn.api",
+    "profile": "graphcnn.cost", "Profile": "graphcnn.cost",
+    "GraphcnnError": "graphcnn.errors", "SpecError": "graphcnn.errors",
+    "Graph": "graphcnn.ir", "Node": "graphcnn.ir", "Op": "graphcnn.ir",
+    "TensorType": "graphcnn.ir",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public API on first use, so ``import graphcnn`` stays cheap."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'graphcnn' has no attribute {name!r}")

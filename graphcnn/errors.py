@@ -1,0 +1,61 @@
+"""User-facing errors: one message with file:line:col, the offending line, a caret and a hint."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from graphcnn.ir import SourceLoc
+
+SOURCES: dict[str, str] = {}
+"""Text of every spec file read in this process, by the name used in its locations."""
+
+
+class GraphcnnError(Exception):
+    """Base of the errors the CLI reports without a traceback (exit code 2)."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def format(self) -> str:
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class SpecError(GraphcnnError):
+    """A malformed spec: parse, name, argument, shape or limit errors, located in the source."""
+
+    def __init__(
+        self,
+        message: str,
+        loc: SourceLoc | None = None,
+        hint: str | None = None,
+        stack: Sequence[str] = (),
+    ):
+        super().__init__(message, hint)
+        self.loc = loc
+        self.stack = tuple(stack)
+
+    def __str__(self) -> str:
+        return f"{self.loc}: {self.message}" if self.loc else self.message
+
+    def format(self) -> str:
+        head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
+        lines = [head]
+        if self.loc is not None:
+            src = SOURCES.get(self.loc.file)
+            if src is not None:
+                text = src.splitlines()[self.loc.line - 1] if self.loc.line > 0 else ""
+                if text.strip():
+                    gutter = f"{self.loc.line:5d} | "
+                    lines.append(gutter + text.rstrip())
+                    pad = "".join(c if c == "\t" else " " for c in text[: self.loc.col - 1])
+                    lines.append(" " * (len(gutter) - 2) + "| " + pad + "^")
+        if self.hint:
+            lines.append(f"  hint: {self.hint}")
+        for frame in self.stack:
+            lines.append(f"  {frame}")
+        return "\n".join(lines)

@@ -1,0 +1,292 @@
+"""The typed IR: an SSA graph of small immutable nodes kept in topological order.
+
+A :class:`Node` produces exactly one tensor. It names its inputs by node name, carries frozen
+attributes, its output :class:`TensorType`, the parameters it declares (shapes only: the core never
+allocates weights), a hierarchical scope name (``layer1.0.conv1``), the spec location that produced
+it and a ``training_only`` mark. Multi-output operations are expressed as several single-output
+nodes (``split`` has one node per chunk), which keeps every consumer a plain name reference.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    import networkx
+
+Dim = Union[int, str]
+"""A dimension: a concrete size, or a symbol such as the batch ``"N"``."""
+
+AttrValue = Union[int, float, bool, str, None, tuple[Any, ...]]
+
+DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int64": 8}
+
+
+class Op(str, enum.Enum):
+    """Every operation the IR knows. Each backend and rule table has one entry per member."""
+
+    INPUT = "input"
+    CONV2D = "conv2d"
+    LINEAR = "linear"
+    BATCH_NORM = "batch_norm"
+    LRN = "lrn"
+    RELU = "relu"
+    RELU6 = "relu6"
+    SIGMOID = "sigmoid"
+    TANH = "tanh"
+    SILU = "silu"
+    HARDSWISH = "hardswish"
+    GELU = "gelu"
+    MAX_POOL = "max_pool2d"
+    AVG_POOL = "avg_pool2d"
+    ADAPTIVE_AVG_POOL = "adaptive_avg_pool2d"
+    GLOBAL_AVG_POOL = "global_avg_pool"
+    DROPOUT = "dropout"
+    DROP_PATH = "drop_path"
+    ADD = "add"
+    MUL = "mul"
+    CONCAT = "concat"
+    SPLIT = "split"
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    FLATTEN = "flatten"
+    RESHAPE = "reshape"
+    SOFTMAX = "softmax"
+    IDENTITY = "identity"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ACTIVATIONS = frozenset(
+    {Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLoc:
+    """Where in a spec a node (or an error) comes from."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True, slots=True)
+class TensorType:
+    """Shape (batch first, then C, H, W or features) and element type of a tensor."""
+
+    shape: tuple[Dim, ...]
+    dtype: str = "float32"
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The shape without the batch dimension (always concrete)."""
+        return tuple(int(d) for d in self.shape[1:])
+
+    @property
+    def sample_numel(self) -> int:
+        n = 1
+        for d in self.shape[1:]:
+            n *= int(d)
+        return n
+
+    @property
+    def itemsize(self) -> int:
+        return DTYPE_BYTES[self.dtype]
+
+    def __str__(self) -> str:
+        short = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "int8": "i8"}
+        return f"{short.get(self.dtype, self.dtype)}[{','.join(str(d) for d in self.shape)}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ParamDecl:
+    """A parameter (trainable) or buffer (state such as BN running statistics), by shape only."""
+
+    name: str
+    shape: tuple[int, ...]
+    trainable: bool = True
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+def freeze(attrs: Mapping[str, AttrValue]) -> Mapping[str, AttrValue]:
+    return MappingProxyType(dict(attrs))
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One SSA value: ``name = op(inputs) {attrs} -> type``."""
+
+    name: str
+    op: Op
+    inputs: tuple[str, ...]
+    attrs: Mapping[str, AttrValue]
+    type: TensorType
+    params: tuple[ParamDecl, ...] = ()
+    loc: SourceLoc | None = None
+    training_only: bool = False
+
+    def replace(self, **changes: Any) -> Node:
+        if "attrs" in changes:
+            changes["attrs"] = freeze(changes["attrs"])
+        return replace(self, **changes)
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel for p in self.params if p.trainable)
+
+    @property
+    def scope(self) -> str:
+        """The enclosing scope (``layer1.0`` for ``layer1.0.conv1``)."""
+        return self.name.rpartition(".")[0]
+
+
+class IRError(Exception):
+    """An IR invariant does not hold; names the first offending node."""
+
+    def __init__(self, message: str, node: str | None = None, loc: SourceLoc | None = None):
+        super().__init__(message)
+        self.node = node
+        self.loc = loc
+
+
+@dataclass
+class Graph:
+    """Nodes in topological order (insertion order of ``nodes``), with named inputs and outputs."""
+
+    name: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    outputs: list[tuple[str, str]] = field(default_factory=list)
+    """(output name, node name) pairs; outputs of training-only nodes exist only in training."""
+    scopes: dict[str, str] = field(default_factory=dict)
+    """Scope path -> the block that created it (``inception3a`` -> ``inception``)."""
+    _users: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
+
+    def add(self, node: Node) -> Node:
+        if node.name in self.nodes:
+            raise IRError(f"duplicate node name {node.name!r}", node.name, node.loc)
+        self.nodes[node.name] = node
+        self._users = None
+        return node
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes.values())
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __getitem__(self, name: str) -> Node:
+        return self.nodes[name]
+
+    @property
+    def inputs(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.op is Op.INPUT]
+
+    def users(self, name: str) -> list[str]:
+        """Names of the nodes that consume ``name`` (computed once per graph version)."""
+        if self._users is None:
+            users: dict[str, list[str]] = {n: [] for n in self.nodes}
+            for node in self.nodes.values():
+                for i in node.inputs:
+                    users[i].append(node.name)
+            self._users = users
+        return self._users[name]
+
+    def copy(self) -> Graph:
+        return Graph(self.name, dict(self.nodes), list(self.outputs), dict(self.scopes))
+
+    def inference(self) -> Graph:
+        """This graph without its training-only nodes and outputs."""
+        g = Graph(self.name, scopes=dict(self.scopes))
+        g.nodes = {k: n for k, n in self.nodes.items() if not n.training_only}
+        g.outputs = [(o, n) for o, n in self.outputs if n in g.nodes]
+        return g
+
+    def verify(self) -> None:
+        """Check the invariants in O(nodes + edges); raise :class:`IRError` on the first failure."""
+        from graphcnn.shapes import infer_node
+
+        seen: dict[str, Node] = {}
+        for node in self.nodes.values():
+            for i in node.inputs:
+                src = seen.get(i)
+                if src is None:
+                    why = "is defined later" if i in self.nodes else "does not exist"
+                    raise IRError(f"{node.name}: input %{i} {why}", node.name, node.loc)
+                if src.training_only and not node.training_only:
+                    raise IRError(
+                        f"{node.name}: inference node consumes training-only %{i}",
+                        node.name, node.loc,
+                    )
+            if node.op is Op.INPUT and node.inputs:
+                raise IRError(f"{node.name}: input node has inputs", node.name, node.loc)
+            expected, params = infer_node(node.op, node.attrs, [seen[i].type for i in node.inputs])
+            if expected != node.type:
+                raise IRError(
+                    f"{node.name}: stored type {node.type} but {node.op} infers {expected}",
+                    node.name, node.loc,
+                )
+            if params != node.params:
+                raise IRError(f"{node.name}: parameter declarations are stale", node.name, node.loc)
+            seen[node.name] = node
+        if not self.outputs:
+            raise IRError("graph has no outputs")
+        for out, name in self.outputs:
+            if name not in self.nodes:
+                raise IRError(f"output {out!r} refers to missing node %{name}")
+
+    def to_networkx(self) -> networkx.DiGraph:
+        """A ``networkx.DiGraph`` with one vertex per node (attribute ``node``) and data edges."""
+        import networkx as nx
+
+        g = nx.DiGraph(name=self.name)
+        for node in self.nodes.values():
+            g.add_node(node.name, node=node, op=str(node.op))
+            for i in node.inputs:
+                g.add_edge(i, node.name)
+        return g
+
+    def dump(self) -> str:
+        """Readable text form: one line per node, with type, attributes, params and location."""
+        lines = [f"graph {self.name} {{"]
+        for n in self.nodes.values():
+            args = ", ".join(f"%{i}" for i in n.inputs)
+            attrs = ", ".join(f"{k}={_fmt(v)}" for k, v in n.attrs.items())
+            text = f"  %{n.name}: {n.type} = {n.op}({args})"
+            if attrs:
+                text += f" {{{attrs}}}"
+            if n.params:
+                text += " [" + ", ".join(
+                    f"{p.name}{'' if p.trainable else '*'}:{'x'.join(map(str, p.shape))}"
+                    for p in n.params
+                ) + "]"
+            if n.training_only:
+                text += " training_only"
+            if n.loc:
+                text += f"  # {n.loc}"
+            lines.append(text)
+        outs = ", ".join(f"{o}=%{n}" for o, n in self.outputs)
+        lines.append(f"  return {outs}")
+        lines.append("}")
+        return "\n".join(lines)
+
+
+def _fmt(v: AttrValue) -> str:
+    if isinstance(v, tuple):
+        return "(" + ",".join(_fmt(x) for x in v) + ")"
+    if isinstance(v, str):
+        return repr(v)
+    return str(v).lower() if isinstance(v, bool) else str(v)

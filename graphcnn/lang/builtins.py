@@ -1,0 +1,273 @@
+"""The spec language's built-in layers (``conv``, ``bn``, ...) and functions (``min``, ``range``, ...).
+
+``LAYERS[name]`` describes one spec-level layer: the IR op it creates, its parameters after the
+input tensor (with defaults) and how the bound arguments become the node's frozen attributes.
+Functions are plain Python callables on spec values; they must not be able to run away (ranges and
+lists are bounded by :data:`MAX_ITEMS`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from graphcnn.ir import Op
+
+REQUIRED = object()
+MAX_ITEMS = 1_000_000
+"""Largest range or list a spec may build."""
+MAX_INT = 10**18
+"""Largest integer magnitude arithmetic may produce."""
+
+
+class ArgError(Exception):
+    """A built-in was called with a bad argument; ``arg`` names it, ``hint`` helps."""
+
+    def __init__(self, message: str, hint: str | None = None, arg: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+        self.arg = arg
+
+
+def _int(v: Any, what: str, minimum: int | None = None) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        hint = "use round(), int() or make_divisible() to get an integer" if isinstance(
+            v, float) else None
+        raise ArgError(f"{what} must be an integer, got {_show(v)}", hint, what)
+    if minimum is not None and v < minimum:
+        raise ArgError(f"{what} must be >= {minimum}, got {v}", None, what)
+    return v
+
+
+def _pair(v: Any, what: str, minimum: int = 0) -> tuple[int, int]:
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise ArgError(f"{what} must be an integer or a pair (h, w), got {_show(v)}", None, what)
+        return _int(v[0], what, minimum), _int(v[1], what, minimum)
+    n = _int(v, what, minimum)
+    return n, n
+
+
+def _float(v: Any, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ArgError(f"{what} must be a number, got {_show(v)}", None, what)
+    return float(v)
+
+
+def _prob(v: Any, what: str) -> float:
+    p = _float(v, what)
+    if not 0.0 <= p <= 1.0:
+        raise ArgError(f"{what} must be a probability in [0, 1], got {p}", None, what)
+    return p
+
+
+def _bool(v: Any, what: str) -> bool:
+    if not isinstance(v, bool):
+        raise ArgError(f"{what} must be true or false, got {_show(v)}", None, what)
+    return v
+
+
+def _show(v: Any) -> str:
+    from graphcnn.lang.values import show
+
+    return show(v)
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A built-in layer: ``name(x, *params)`` creates one ``op`` node."""
+
+    op: Op
+    params: tuple[tuple[str, Any], ...] = ()
+    attrs: Callable[[dict[str, Any]], dict[str, Any]] = lambda a: {}
+    functional: bool = False
+    """Functional ops (add, concat, ...) take no index in a ``seq`` scope, like torch functions."""
+    inputs: int = 1
+    """Number of tensor inputs; 0 means a variable number (concat)."""
+
+
+def _conv(a: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "out_channels": _int(a["out"], "out", 1),
+        "kernel": _pair(a["k"], "k", 1),
+        "stride": _pair(a["stride"], "stride", 1),
+        "padding": _pair(a["pad"], "pad", 0),
+        "dilation": _pair(a["dilation"], "dilation", 1),
+        "groups": _int(a["groups"], "groups", 1),
+        "bias": _bool(a["bias"], "bias"),
+    }
+
+
+def _pool_common(a: dict[str, Any]) -> dict[str, Any]:
+    k = _pair(a["k"], "k", 1)
+    return {
+        "kernel": k,
+        "stride": k if a["stride"] is None else _pair(a["stride"], "stride", 1),
+        "padding": _pair(a["pad"], "pad", 0),
+        "ceil_mode": _bool(a["ceil"], "ceil"),
+    }
+
+
+_POOL = (("k", REQUIRED), ("stride", None), ("pad", 0), ("ceil", False))
+_ACT = Layer(Op.RELU)
+
+LAYERS: dict[str, Layer] = {
+    "conv": Layer(
+        Op.CONV2D,
+        (("out", REQUIRED), ("k", REQUIRED), ("stride", 1), ("pad", 0), ("dilation", 1),
+         ("groups", 1), ("bias", True)),
+        _conv,
+    ),
+    "linear": Layer(
+        Op.LINEAR,
+        (("out", REQUIRED), ("bias", True)),
+        lambda a: {"out_features": _int(a["out"], "out", 1), "bias": _bool(a["bias"], "bias")},
+    ),
+    "bn": Layer(
+        Op.BATCH_NORM,
+        (("eps", 1e-5), ("momentum", 0.1), ("affine", True)),
+        lambda a: {"eps": _float(a["eps"], "eps"), "momentum": _float(a["momentum"], "momentum"),
+                   "affine": _bool(a["affine"], "affine")},
+    ),
+    "lrn": Layer(
+        Op.LRN,
+        (("size", REQUIRED), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)),
+        lambda a: {"size": _int(a["size"], "size", 1), "alpha": _float(a["alpha"], "alpha"),
+                   "beta": _float(a["beta"], "beta"), "k": _float(a["k"], "k")},
+    ),
+    **{op.value: Layer(op) for op in (Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU,
+                                      Op.HARDSWISH, Op.GELU)},
+    "maxpool": Layer(
+        Op.MAX_POOL,
+        _POOL + (("dilation", 1),),
+        lambda a: {**_pool_common(a), "dilation": _pair(a["dilation"], "dilation", 1)},
+    ),
+    "avgpool": Layer(
+        Op.AVG_POOL,
+        _POOL + (("count_include_pad", True),),
+        lambda a: {**_pool_common(a),
+                   "count_include_pad": _bool(a["count_include_pad"], "count_include_pad")},
+    ),
+    "adaptive_avgpool": Layer(
+        Op.ADAPTIVE_AVG_POOL, (("out", REQUIRED),),
+        lambda a: {"output": _pair(a["out"], "out", 1)},
+    ),
+    "global_avgpool": Layer(Op.GLOBAL_AVG_POOL),
+    "dropout": Layer(Op.DROPOUT, (("p", 0.5),), lambda a: {"p": _prob(a["p"], "p")}),
+    "drop_path": Layer(
+        Op.DROP_PATH, (("p", REQUIRED),), lambda a: {"p": _prob(a["p"], "p"), "mode": "row"}
+    ),
+    "add": Layer(Op.ADD, functional=True, inputs=2),
+    "mul": Layer(Op.MUL, functional=True, inputs=2),
+    "concat": Layer(
+        Op.CONCAT, (("axis", 1),), lambda a: {"axis": _int(a["axis"], "axis", 1)},
+        functional=True, inputs=0,
+    ),
+    "channel_shuffle": Layer(
+        Op.CHANNEL_SHUFFLE, (("groups", REQUIRED),),
+        lambda a: {"groups": _int(a["groups"], "groups", 1)}, functional=True,
+    ),
+    "flatten": Layer(
+        Op.FLATTEN, (("start", 1),), lambda a: {"start_dim": _int(a["start"], "start", 1)},
+        functional=True,
+    ),
+    "reshape": Layer(
+        Op.RESHAPE, (("shape", REQUIRED),),
+        lambda a: {"shape": tuple(_int(d, "shape", -1) for d in _seq(a["shape"], "shape"))},
+        functional=True,
+    ),
+    "softmax": Layer(Op.SOFTMAX, (("axis", 1),), lambda a: {"axis": _int(a["axis"], "axis", 1)}),
+    "identity": Layer(Op.IDENTITY),
+}
+"""Every built-in layer by its spec name (``split`` and ``input`` are handled by the interpreter)."""
+
+SPECIAL_LAYERS = ("split", "input")
+
+
+def _seq(v: Any, what: str) -> list[Any]:
+    if not isinstance(v, (list, tuple)):
+        raise ArgError(f"{what} must be a list, got {_show(v)}", None, what)
+    return list(v)
+
+
+def make_divisible(v: Any, divisor: Any = 8, min_value: Any = None) -> int:
+    """MobileNet/EfficientNet channel rounding (torchvision's ``_make_divisible``)."""
+    v = _float(v, "v")
+    d = _int(divisor, "divisor", 1)
+    lo = d if min_value is None else _int(min_value, "min_value", 1)
+    new_v = max(lo, int(v + d / 2) // d * d)
+    if new_v < 0.9 * v:  # never round down by more than 10%
+        new_v += d
+    return new_v
+
+
+def _range(*args: Any) -> list[int]:
+    if not 1 <= len(args) <= 3:
+        raise ArgError(f"range takes 1 to 3 arguments, got {len(args)}")
+    ints = [_int(a, "range bound") for a in args]
+    r = range(*ints)
+    if len(r) > MAX_ITEMS:
+        raise ArgError(
+            f"range of {len(r):,} elements exceeds the limit of {MAX_ITEMS:,}",
+            "a spec this large is almost certainly a mistake",
+        )
+    return list(r)
+
+
+def _round(v: Any, ndigits: Any = None) -> Any:
+    x = _float(v, "round argument")
+    return round(x) if ndigits is None else round(x, _int(ndigits, "ndigits"))
+
+
+def _minmax(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
+    def call(*args: Any) -> Any:
+        items = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
+        if not items:
+            raise ArgError(f"{name} of nothing")
+        for v in items:
+            _float(v, f"{name} argument")
+        return fn(items)
+
+    return call
+
+
+def _len(v: Any) -> int:
+    return len(_seq(v, "len argument"))
+
+
+def _sum(v: Any) -> Any:
+    items = _seq(v, "sum argument")
+    for x in items:
+        _float(x, "sum item")
+    return sum(items)
+
+
+def _zip(*lists: Any) -> list[tuple[Any, ...]]:
+    return list(zip(*(_seq(v, "zip argument") for v in lists)))
+
+
+def _to_int(v: Any) -> int:
+    return int(_float(v, "int argument"))
+
+
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "range": _range,
+    "len": _len,
+    "min": _minmax(min, "min"),
+    "max": _minmax(max, "max"),
+    "sum": _sum,
+    "zip": _zip,
+    "round": _round,
+    "ceil": lambda v: math.ceil(_float(v, "ceil argument")),
+    "floor": lambda v: math.floor(_float(v, "floor argument")),
+    "int": _to_int,
+    "float": lambda v: _float(v, "float argument"),
+    "abs": lambda v: abs(_float(v, "abs argument")) if isinstance(v, float) else abs(
+        _int(v, "abs argument")),
+    "sqrt": lambda v: math.sqrt(_float(v, "sqrt argument")),
+    "make_divisible": make_divisible,
+    "str": lambda v: _show(v),
+}
+"""Pure functions on numbers and lists. Shape queries (``channels``...) live in the interpreter."""

@@ -1,0 +1,135 @@
+"""Load spec files: parse, resolve ``import``s (relative to the file, then the zoo) and bind names."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphcnn.errors import SpecError
+from graphcnn.ir import SourceLoc
+from graphcnn.lang import ast
+from graphcnn.lang.builtins import FUNCTIONS, LAYERS
+from graphcnn.lang.parser import parse
+from graphcnn.lang.values import Block, Model
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class LoadedModule:
+    """The top-level names of a spec file and of everything it imports."""
+
+    path: str
+    globals: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    """Networks and models defined in this file itself, in source order."""
+
+    def target(self, name: str | None) -> Block | Model:
+        """The network or model to compile: ``name``, or the file's only/last one."""
+        if name is None:
+            if not self.targets:
+                raise SpecError(f"{self.path} defines no network", SourceLoc(self.path, 1, 1),
+                                "add: network name(...) { x = input(3, 224, 224) ... }")
+            name = self.targets[-1]
+        value = self.globals.get(name)
+        if not isinstance(value, (Block, Model)) or (
+            isinstance(value, Block) and not value.defn.network
+        ):
+            nets = [n for n, v in self.globals.items()
+                    if isinstance(v, Model) or (isinstance(v, Block) and v.defn.network)]
+            close = difflib.get_close_matches(name, nets, n=3)
+            raise SpecError(
+                f"no network or model named {name!r} in {self.path}", None,
+                f"did you mean {', '.join(close)}?" if close else
+                f"available: {', '.join(nets) or 'none'}",
+            )
+        return value
+
+
+class _Loader:
+    def __init__(self) -> None:
+        self.cache: dict[Path, LoadedModule] = {}
+        self.loading: list[Path] = []
+
+    def load_file(self, path: Path, display: str, loc: SourceLoc | None = None) -> LoadedModule:
+        real = path.resolve()
+        if real in self.cache:
+            return self.cache[real]
+        if real in self.loading:
+            cycle = " -> ".join(p.name for p in self.loading[self.loading.index(real):] + [real])
+            raise SpecError(f"import cycle: {cycle}", loc)
+        try:
+            size = real.stat().st_size
+            if size > MAX_SPEC_BYTES:
+                raise SpecError(f"{display} is {size:,} bytes; specs are limited to "
+                                f"{MAX_SPEC_BYTES:,}", loc)
+            text = real.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SpecError(f"cannot read {display}: {e.__class__.__name__}: {e}", loc) from None
+        self.loading.append(real)
+        try:
+            module = self.load_text(text, display, real.parent)
+        finally:
+            self.loading.pop()
+        self.cache[real] = module
+        return module
+
+    def load_text(self, text: str, display: str, folder: Path) -> LoadedModule:
+        tree = parse(text, display)
+        module = LoadedModule(display)
+        g = module.globals
+        for item in tree.items:
+            if isinstance(item, ast.Import):
+                imported = self.load_file(self._resolve(item, folder), item.path, item.loc)
+                for k, v in imported.globals.items():
+                    g.setdefault(k, v)
+        consts: list[ast.ConstDef] = []
+        for item in tree.items:
+            if isinstance(item, ast.Import):
+                continue
+            if item.name in LAYERS or item.name in FUNCTIONS:
+                raise SpecError(f"{item.name!r} is a built-in and cannot be redefined", item.loc)
+            if isinstance(item, ast.BlockDef):
+                g[item.name] = Block(item, g)
+                if item.network:
+                    module.targets.append(item.name)
+            elif isinstance(item, ast.ConstDef):
+                consts.append(item)
+            elif isinstance(item, ast.ModelDef):
+                module.targets.append(item.name)
+        from graphcnn.lang.interp import Interpreter
+
+        interp = Interpreter()
+        for c in consts:
+            g[c.name] = interp.eval(c.value, g)
+        for item in tree.items:
+            if isinstance(item, ast.ModelDef):
+                net = g.get(item.network)
+                if not isinstance(net, Block) or not net.defn.network:
+                    raise SpecError(f"model {item.name!r}: {item.network!r} is not a network",
+                                    item.loc)
+                g[item.name] = Model(item, net, g)
+        return module
+
+    @staticmethod
+    def _resolve(item: ast.Import, folder: Path) -> Path:
+        for base in (folder, ZOO_DIR):
+            candidate = base / item.path
+            if candidate.is_file():
+                return candidate
+        raise SpecError(f"cannot find imported file {item.path!r}", item.loc,
+                        f"imports are looked up next to the importing file, then in {ZOO_DIR}")
+
+
+def load(path: str | Path, display: str | None = None) -> LoadedModule:
+    """Load a spec file and its imports."""
+    p = Path(path)
+    return _Loader().load_file(p, display or str(path))
+
+
+def load_text(text: str, name: str = "<spec>", folder: str | Path = ".") -> LoadedModule:
+    """Load spec source given as a string (imports resolve relative to ``folder``)."""
+    return _Loader().load_text(text, name, Path(folder))

@@ -1,0 +1,447 @@
+"""Parse ``.gcnn`` text into an :class:`~graphcnn.lang.ast.Module` (lark, LALR, built once)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from graphcnn.errors import SOURCES, SpecError
+from graphcnn.ir import SourceLoc
+from graphcnn.lang import ast
+
+GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+_TOKEN_NAMES = {
+    "_NL": "end of line", "$END": "end of file", "NAME": "a name", "INT": "an integer",
+    "FLOAT": "a number", "STRING": "a string", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
+    "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "COLON": "':'",
+    "EQUAL": "'='", "ARROW": "'->'", "SEMICOLON": "';'",
+}
+
+_KEYWORDS = {"import", "block", "network", "model", "seq", "scope", "training", "for", "in",
+             "if", "elif", "else", "return", "assert", "pass", "as", "or", "and", "not", "true",
+             "false", "none"}
+
+
+class _Newlines:
+    """Post-lexer: drop newlines inside (...) and [...], and before '->', 'else', 'elif'."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        pending: Token | None = None
+        for tok in stream:
+            if tok.type == "_NL":
+                if depth == 0 and pending is None:
+                    pending = tok
+                continue
+            if pending is not None:
+                if not (tok.type in ("ARROW", "ELSE", "ELIF")):
+                    yield pending
+                pending = None
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB") and depth:
+                depth -= 1
+            yield tok
+        if pending is not None:
+            yield pending
+
+
+class _Build(Transformer[Token, Any]):
+    """Builds AST nodes while the LALR parser reduces (no intermediate lark Tree)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.file = "<spec>"
+
+    def _loc(self, tok: Any) -> SourceLoc:
+        if isinstance(tok, Token):
+            return SourceLoc(self.file, tok.line or 0, tok.column or 0)
+        return tok.loc  # type: ignore[no-any-return]
+
+    # items
+    @v_args(inline=True)
+    def import_stmt(self, kw: Token, path: Token) -> ast.Import:
+        return ast.Import(_unquote(path, self._loc(path)), self._loc(kw))
+
+    def block_def(self, c: list[Any]) -> ast.BlockDef:
+        seq = c[0].type == "SEQ"
+        _, name, params, body = c[1:] if seq else c
+        return ast.BlockDef(str(name), params or [], body, self._loc(name), seq=seq)
+
+    @v_args(inline=True)
+    def network_def(self, kw: Token, name: Token, params: Any, body: Any) -> ast.BlockDef:
+        return ast.BlockDef(str(name), params or [], body, self._loc(name), network=True)
+
+    @v_args(inline=True)
+    def model_def(self, kw: Token, name: Token, net: Token, args: Any) -> ast.ModelDef:
+        pos, kw_ = _split_args(args or [])
+        return ast.ModelDef(str(name), str(net), pos, kw_, self._loc(name))
+
+    @v_args(inline=True)
+    def const_def(self, name: Token, value: Any) -> ast.ConstDef:
+        return ast.ConstDef(str(name), value, self._loc(name))
+
+    def params(self, c: list[Any]) -> list[ast.Param]:
+        return c
+
+    def param(self, c: list[Any]) -> ast.Param:
+        return ast.Param(str(c[0]), c[1] if len(c) > 1 else None, self._loc(c[0]))
+
+    def body(self, c: list[Any]) -> list[Any]:
+        return c
+
+    # statements
+    def assign(self, c: list[Any]) -> ast.Assign:
+        return ast.Assign([str(t) for t in c[:-1]], c[-1], self._loc(c[0]))
+
+    @v_args(inline=True)
+    def expr_stmt(self, value: Any) -> ast.ExprStmt:
+        return ast.ExprStmt(value, _loc_of(value))
+
+    def for_stmt(self, c: list[Any]) -> ast.For:
+        names = [str(t) for t in c[1:-3]]
+        index, var = (names[0], names[1]) if len(names) == 2 else (None, names[0])
+        return ast.For(index, var, c[-2], c[-1], self._loc(c[0]))
+
+    def if_stmt(self, c: list[Any]) -> ast.If:
+        branches, orelse, i = [], None, 0
+        while i < len(c):
+            kw = c[i].type
+            if kw == "ELSE":
+                orelse = c[i + 1]
+                break
+            branches.append((c[i + 1], c[i + 2]))
+            i += 3
+        return ast.If(branches, orelse, self._loc(c[0]))
+
+    def return_stmt(self, c: list[Any]) -> ast.Return:
+        return ast.Return([v for v in c[1:] if v is not None], self._loc(c[0]))
+
+    @v_args(inline=True)
+    def scope_stmt(self, kw: Token, name: Any, body: Any) -> ast.Scope:
+        return ast.Scope(kw.type == "SEQ", name, body, self._loc(kw))
+
+    @v_args(inline=True)
+    def training_stmt(self, kw: Token, body: Any) -> ast.Training:
+        return ast.Training(body, self._loc(kw))
+
+    def assert_stmt(self, c: list[Any]) -> ast.Assert:
+        return ast.Assert(c[1], c[2] if len(c) > 2 else None, self._loc(c[0]))
+
+    @v_args(inline=True)
+    def pass_stmt(self, kw: Token) -> ast.Pass:
+        return ast.Pass(self._loc(kw))
+
+    # expressions
+    @v_args(inline=True)
+    def cond(self, then: Any, kw: Token, test: Any, kw2: Token, other: Any) -> ast.Cond:
+        return ast.Cond(then, test, other, self._loc(kw))
+
+    def chain(self, c: list[Any]) -> ast.Chain:
+        links = [x for x in c[1:] if not isinstance(x, Token)]
+        return ast.Chain(c[0], links, self._loc(c[1]))
+
+    def link(self, c: list[Any]) -> ast.Call:
+        name, args, alias = c
+        pos, kw = _split_args(args or [])
+        return ast.Call(str(name), pos, kw, alias, self._loc(name))
+
+    def call(self, c: list[Any]) -> ast.Call:
+        name, args, alias = c
+        pos, kw = _split_args(args)
+        return ast.Call(str(name), pos, kw, alias, self._loc(name))
+
+    def call_args(self, c: list[Any]) -> list[Any]:
+        return [a for a in c if a is not None]
+
+    @v_args(inline=True)
+    def kwarg(self, name: Token, value: Any) -> tuple[str, Any, SourceLoc]:
+        return (str(name), value, self._loc(name))
+
+    @v_args(inline=True)
+    def alias(self, kw: Token, name: Any) -> Any:
+        return name
+
+    @v_args(inline=True)
+    def name_expr(self, tok: Token) -> Any:
+        if tok.type == "STRING":
+            return self.string(tok)
+        if tok.type == "INT":
+            return ast.Const(int(tok), self._loc(tok))
+        return ast.Const(str(tok), self._loc(tok))
+
+    def _binary(self, c: list[Any]) -> Any:
+        left = c[0]
+        for i in range(1, len(c), 2):
+            left = ast.BinOp(str(c[i]), left, c[i + 1], self._loc(c[i]))
+        return left
+
+    arith = term = _binary
+
+    @v_args(inline=True)
+    def power(self, base: Any, op: Token, exp: Any) -> ast.BinOp:
+        return ast.BinOp("**", base, exp, self._loc(op))
+
+    def comparison(self, c: list[Any]) -> ast.Compare:
+        rest = [(str(c[i]), c[i + 1]) for i in range(1, len(c), 2)]
+        return ast.Compare(c[0], rest, self._loc(c[1]))
+
+    def or_test(self, c: list[Any]) -> ast.BoolOp:
+        return ast.BoolOp("or", c[::2], self._loc(c[1]))
+
+    def and_test(self, c: list[Any]) -> ast.BoolOp:
+        return ast.BoolOp("and", c[::2], self._loc(c[1]))
+
+    @v_args(inline=True)
+    def not_test(self, kw: Token, operand: Any) -> ast.Unary:
+        return ast.Unary("not", operand, self._loc(kw))
+
+    @v_args(inline=True)
+    def neg(self, op: Token, operand: Any) -> Any:
+        if isinstance(operand, ast.Const) and isinstance(operand.value, (int, float)):
+            return ast.Const(-operand.value, self._loc(op))
+        return ast.Unary("-", operand, self._loc(op))
+
+    @v_args(inline=True)
+    def index(self, value: Any, idx: Any) -> ast.Index:
+        return ast.Index(value, idx, _loc_of(value))
+
+    @v_args(inline=True)
+    def slice(self, value: Any, start: Any, stop: Any) -> ast.Slice:
+        return ast.Slice(value, start, stop, _loc_of(value))
+
+    @v_args(inline=True)
+    def int(self, tok: Token) -> ast.Const:
+        return ast.Const(int(str(tok).replace("_", "")), self._loc(tok))
+
+    @v_args(inline=True)
+    def float(self, tok: Token) -> ast.Const:
+        return ast.Const(float(tok), self._loc(tok))
+
+    @v_args(inline=True)
+    def string(self, tok: Token) -> ast.Const | ast.FString:
+        loc = self._loc(tok)
+        text = _unquote(tok, loc)
+        if "{" not in text:
+            return ast.Const(text, loc)
+        return ast.FString(_interpolate(text, loc), loc)
+
+    @v_args(inline=True)
+    def true(self, tok: Token) -> ast.Const:
+        return ast.Const(True, self._loc(tok))
+
+    @v_args(inline=True)
+    def false(self, tok: Token) -> ast.Const:
+        return ast.Const(False, self._loc(tok))
+
+    @v_args(inline=True)
+    def none(self, tok: Token) -> ast.Const:
+        return ast.Const(None, self._loc(tok))
+
+    @v_args(inline=True)
+    def var(self, tok: Token) -> ast.Var:
+        return ast.Var(str(tok), self._loc(tok))
+
+    def list(self, c: list[Any]) -> ast.ListExpr:
+        items = [x for x in c if x is not None]
+        loc = _loc_of(items[0]) if items else SourceLoc(self.file, 0, 0)
+        return ast.ListExpr(items, loc)
+
+    def tuple(self, c: list[Any]) -> ast.ListExpr:
+        items = [x for x in c if x is not None]
+        return ast.ListExpr(items, _loc_of(items[0]), tuple=True)
+
+    def start(self, c: list[Any]) -> list[Any]:
+        return c
+
+
+def _loc_of(node: Any) -> SourceLoc:
+    return node.loc  # type: ignore[no-any-return]
+
+
+def _split_args(args: list[Any]) -> tuple[list[Any], list[tuple[str, Any, SourceLoc]]]:
+    pos = [a for a in args if not isinstance(a, tuple)]
+    kw = [a for a in args if isinstance(a, tuple)]
+    first_kw = next((i for i, a in enumerate(args) if isinstance(a, tuple)), len(args))
+    if any(not isinstance(a, tuple) for a in args[first_kw:]):
+        raise SpecError(
+            "positional argument after a keyword argument",
+            _loc_of(args[-1]) if not isinstance(args[-1], tuple) else args[-1][2],
+            "put positional arguments first: conv(64, 3, stride: 2)",
+        )
+    return pos, kw
+
+
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+
+
+def _unquote(tok: Token, loc: SourceLoc) -> str:
+    body = str(tok)[1:-1]
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), body)
+
+
+def _interpolate(text: str, loc: SourceLoc) -> list[str | ast.Expr]:
+    """Split ``"layer{i + 1}"`` into literal text and parsed expressions."""
+    parts: list[str | ast.Expr] = []
+    pos = 0
+    for m in re.finditer(r"\{([^{}]*)\}", text):
+        if m.start() > pos:
+            parts.append(text[pos : m.start()])
+        parts.append(parse_expr(m.group(1), loc))
+        pos = m.end()
+    if pos < len(text):
+        parts.append(text[pos:])
+    return parts
+
+
+_BUILD = _Build()
+_PARSER: Lark | None = None
+_EXPR_PARSER: Lark | None = None
+
+
+def _parser() -> Lark:
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = Lark(
+            GRAMMAR.read_text(), parser="lalr", lexer="basic", postlex=_Newlines(),
+            transformer=_BUILD, maybe_placeholders=True, cache=_cache_path("module"),
+        )
+    return _PARSER
+
+
+def _expr_parser() -> Lark:
+    global _EXPR_PARSER
+    if _EXPR_PARSER is None:
+        _EXPR_PARSER = Lark(
+            GRAMMAR.read_text(), parser="lalr", lexer="basic", postlex=_Newlines(),
+            transformer=_BUILD, maybe_placeholders=True, start="expr",
+            cache=_cache_path("expr"),
+        )
+    return _EXPR_PARSER
+
+
+def _cache_path(kind: str) -> str | bool:
+    """Lark's grammar-analysis cache, beside the grammar if writable, else lark's default."""
+    import hashlib
+    import os
+    import tempfile
+
+    digest = hashlib.sha256(GRAMMAR.read_bytes()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"graphcnn-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError:
+        return True
+    return str(folder / f"lark-{kind}-{digest}.cache")
+
+
+def parse(text: str, file: str = "<spec>") -> ast.Module:
+    """Parse a whole spec file; raise :class:`SpecError` with location on malformed input."""
+    SOURCES[file] = text
+    _BUILD.file = file
+    try:
+        items = _parser().parse(text)
+    except UnexpectedInput as e:
+        raise _syntax_error(e, text, file) from None
+    except RecursionError:
+        raise SpecError(f"{file}: nesting too deep", hint="split the expression into steps") from None
+    return ast.Module(file, items)
+
+
+def parse_expr(text: str, loc: SourceLoc | None = None) -> ast.Expr:
+    """Parse one expression (``--set`` values and ``{...}`` in strings)."""
+    file = loc.file if loc else "<expr>"
+    saved = _BUILD.file
+    _BUILD.file = file
+    try:
+        return _expr_parser().parse(text)  # type: ignore[no-any-return]
+    except UnexpectedInput as e:
+        where = loc or SourceLoc(file, e.line, e.column)
+        raise SpecError(f"invalid expression {text!r}", where) from None
+    finally:
+        _BUILD.file = saved
+
+
+_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "POW", "COMP", "IN", "OR",
+              "AND", "IF", "AS", "ARROW", "LSQB", "LPAR", "__ANON_0"}
+
+
+def _syntax_error(e: UnexpectedInput, text: str, file: str) -> SpecError:
+    loc = SourceLoc(file, max(e.line, 1), max(e.column, 1))
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream is not None else "?"
+        return SpecError(f"unexpected character {ch!r}", loc, _char_hint(ch))
+    if isinstance(e, (UnexpectedToken, UnexpectedEOF)):
+        tok = getattr(e, "token", None)
+        structural = [t for t in e.expected if t not in _OPERATORS]
+        expected = sorted({_TOKEN_NAMES.get(t, _pretty(t)) for t in structural})
+        if len(structural) < len(e.expected):
+            expected.append("an operator")
+        at_end = tok is None or tok.type == "$END"
+        got = "end of file" if at_end else (
+            "end of line" if tok.type == "_NL" else repr(str(tok))  # type: ignore[union-attr]
+        )
+        if at_end:
+            loc = SourceLoc(file, max(text.count("\n"), 1), 1)
+        pos = e.pos_in_stream if e.pos_in_stream is not None else len(text)
+        hint = _unclosed(text, pos)
+        if hint is None and tok is not None:
+            if tok.type == "EQUAL":
+                hint = "keyword arguments are written name: value, e.g. conv(64, 3, stride: 2)"
+            elif str(tok) in _KEYWORDS:
+                hint = f"{str(tok)!r} is a keyword and cannot be used as a name"
+        shown = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")
+        return SpecError(f"unexpected {got}; expected {shown}", loc, hint)
+    return SpecError(str(e), loc)
+
+
+def _unclosed(text: str, pos: int) -> str | None:
+    """If a bracket opened on an earlier line is still open at ``pos``, say where."""
+    stack: list[tuple[str, int]] = []
+    line, in_str, in_comment = 1, False, False
+    for ch in text[:pos]:
+        if ch == "\n":
+            line += 1
+            in_comment = False
+        elif in_comment:
+            continue
+        elif ch == '"':
+            in_str = not in_str
+        elif in_str:
+            continue
+        elif ch == "#":
+            in_comment = True
+        elif ch in "([":
+            stack.append((ch, line))
+        elif ch in ")]" and stack:
+            stack.pop()
+    if stack and stack[-1][1] < line:
+        ch, where = stack[-1]
+        return f"the {ch!r} opened on line {where} is not closed"
+    return None
+
+
+def _pretty(term: str) -> str:
+    if term.isupper() and term.lower() in _KEYWORDS:
+        return f"'{term.lower()}'"
+    return {"PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "COMP": "a comparison",
+            "POW": "'**'", "DSLASH": "'//'", "PERCENT": "'%'", "IN": "'in'"}.get(term, term)
+
+
+def _char_hint(ch: str) -> str | None:
+    if ch == "'":
+        return "strings use double quotes"
+    if ch == "|":
+        return "chain operators with '->', e.g. x -> conv(64, 3) -> bn -> relu"
+    if ch == "=":
+        return "keyword arguments use ':', e.g. conv(64, 3, stride: 2)"
+    return None
