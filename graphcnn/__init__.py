@@ -18,16 +18,29 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from graphcnn.api import compile, compile_text, load_spec
-    from graphcnn.cost import Profile, profile
-    from graphcnn.errors import GraphcnnError, SpecError
-    from graphcnn.ir import Graph, Node, Op, TensorType
+    from graphcnn.api import compile as compile
+    from graphcnn.api import compile_text as compile_text
+    from graphcnn.api import load_spec as load_spec
+    from graphcnn.cost import Profile as Profile
+    from graphcnn.cost import profile as profile
+    from graphcnn.errors import GraphcnnError as GraphcnnError
+    from graphcnn.errors import SpecError as SpecError
+    from graphcnn.ir import Graph as Graph
+    from graphcnn.ir import Node as Node
+    from graphcnn.ir import Op as Op
+    from graphcnn.ir import TensorType as TensorType
 
 _LAZY = {
-    "compile": "graphcnn.api", "compile_text": "graphcnn.api", "load_spec": "graphcnn.api",
-    "profile": "graphcnn.cost", "Profile": "graphcnn.cost",
-    "GraphcnnError": "graphcnn.errors", "SpecError": "graphcnn.errors",
-    "Graph": "graphcnn.ir", "Node": "graphcnn.ir", "Op": "graphcnn.ir",
+    "compile": "graphcnn.api",
+    "compile_text": "graphcnn.api",
+    "load_spec": "graphcnn.api",
+    "profile": "graphcnn.cost",
+    "Profile": "graphcnn.cost",
+    "GraphcnnError": "graphcnn.errors",
+    "SpecError": "graphcnn.errors",
+    "Graph": "graphcnn.ir",
+    "Node": "graphcnn.ir",
+    "Op": "graphcnn.ir",
     "TensorType": "graphcnn.ir",
 }
 

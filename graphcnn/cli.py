@@ -5,19 +5,50 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
 
 import click
 
 from graphcnn import __version__
 
 if TYPE_CHECKING:
+    from rich.console import Console, JustifyMethod
+
     from graphcnn.cost import LayerCost, Profile
-    from graphcnn.ir import Graph
+    from graphcnn.ir import Dim, Graph
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_SPEC_ERROR = 2
+
+
+class _ZooRow(TypedDict):
+    """One model of ``graphcnn list`` (a JSON object with ``--json``)."""
+
+    name: str
+    spec: str
+    input: list[int]
+    params: int
+    macs: int
+
+
+class _CheckSkipped(TypedDict):
+    """A network of ``graphcnn check`` that was not compiled (it needs arguments)."""
+
+    network: str
+    ok: None
+    skipped: str
+
+
+class _CheckOk(TypedDict):
+    """A network of ``graphcnn check`` that compiled and verified."""
+
+    network: str
+    ok: Literal[True]
+    nodes: int
+    outputs: list[list[Dim]]
+    params: int
+    macs: int
 
 
 def _parse_input(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -29,7 +60,9 @@ def _parse_input(ctx: click.Context, param: click.Parameter, value: str | None) 
     except ValueError:
         dims = ()
     if not dims or min(dims) < 1:
-        raise click.BadParameter(f"expected CxHxW with positive integers, e.g. 3x224x224; got {value!r}")
+        raise click.BadParameter(
+            f"expected CxHxW with positive integers, e.g. 3x224x224; got {value!r}"
+        )
     return dims
 
 
@@ -44,21 +77,45 @@ def _parse_sets(ctx: click.Context, param: click.Parameter, values: Sequence[str
 
 
 def _spec_options(f: F) -> F:
-    f = click.option("--batch", type=click.IntRange(min=1), default=None,
-                     help="Concrete batch size (costs scale with it). Default: symbolic N, "
-                     "costs for one sample.")(f)
-    f = click.option("--input", "input_shape", callback=_parse_input, metavar="CxHxW",
-                     help="Replace the network's input size, e.g. 3x299x299.")(f)
-    f = click.option("--set", "sets", multiple=True, callback=_parse_sets, metavar="KEY=VALUE",
-                     help="Override a network parameter with a spec expression, e.g. "
-                     "--set classes=10 --set 'layers=[1, 1, 1, 1]'. Repeatable.")(f)
-    f = click.option("--network", "-n", default=None,
-                     help="Which network or model of the spec file (default: the last one).")(f)
+    f = click.option(
+        "--batch",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Concrete batch size (costs scale with it). Default: symbolic N, "
+        "costs for one sample.",
+    )(f)
+    f = click.option(
+        "--input",
+        "input_shape",
+        callback=_parse_input,
+        metavar="CxHxW",
+        help="Replace the network's input size, e.g. 3x299x299.",
+    )(f)
+    f = click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        callback=_parse_sets,
+        metavar="KEY=VALUE",
+        help="Override a network parameter with a spec expression, e.g. "
+        "--set classes=10 --set 'layers=[1, 1, 1, 1]'. Repeatable.",
+    )(f)
+    f = click.option(
+        "--network",
+        "-n",
+        default=None,
+        help="Which network or model of the spec file (default: the last one).",
+    )(f)
     return click.argument("spec", metavar="SPEC_OR_MODEL")(f)
 
 
-def _compile(spec: str, network: str | None, sets: dict[str, str],
-             input_shape: tuple[int, ...] | None, batch: int | None) -> Graph:
+def _compile(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+) -> Graph:
     from graphcnn.api import compile as compile_spec
 
     return compile_spec(spec, network, sets, input_shape, batch)
@@ -105,51 +162,83 @@ def list_cmd(as_json: bool) -> None:
     from graphcnn.api import compile as compile_spec
     from graphcnn.cost import profile
 
-    rows = []
+    rows: list[_ZooRow] = []
     for name, path in zoo.models().items():
         p = profile(compile_spec(name))
-        rows.append({"name": name, "spec": path.name, "input": list(p.input),
-                     "params": p.totals.params, "macs": p.totals.macs})
+        rows.append(
+            {
+                "name": name,
+                "spec": path.name,
+                "input": list(p.input),
+                "params": p.totals.params,
+                "macs": p.totals.macs,
+            }
+        )
     if as_json:
         click.echo(json.dumps({"models": rows}))
         return
     from rich.table import Table
 
     table = Table(title=f"graphcnn zoo ({len(rows)} models)", title_justify="left")
-    for col, just in (("model", "left"), ("spec", "left"), ("input", "left"),
-                      ("params", "right"), ("GMACs", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("model", "left"),
+        ("spec", "left"),
+        ("input", "left"),
+        ("params", "right"),
+        ("MACs", "right"),
+    )
+    for col, just in columns:
+        table.add_column(col, justify=just)
     for r in rows:
-        table.add_row(r["name"], r["spec"], "x".join(map(str, r["input"])),
-                      f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}")
+        table.add_row(
+            r["name"], r["spec"], "x".join(map(str, r["input"])), f"{r['params']:,}", _si(r["macs"])
+        )
     _console().print(table)
 
 
 @main.command()
 @_spec_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(spec: str, network: str | None, sets: dict[str, str],
-          input_shape: tuple[int, ...] | None, batch: int | None, as_json: bool) -> None:
+def check(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+    as_json: bool,
+) -> None:
     """Parse and shape-check a spec (every network and model in a file, or one zoo model)."""
     from graphcnn.api import compile_loaded, resolve
     from graphcnn.cost import profile
     from graphcnn.lang.values import Block
 
     module, default = resolve(spec)
-    names = [network or default] if (network or default) else module.targets
-    results = []
+    chosen = network or default
+    names = [chosen] if chosen else module.targets
+    results: list[_CheckSkipped | _CheckOk] = []
     for name in names:
         target = module.target(name)
-        if isinstance(target, Block) and any(p.default is None for p in target.defn.params) \
-                and not sets:
+        if (
+            isinstance(target, Block)
+            and any(p.default is None for p in target.defn.params)
+            and not sets
+        ):
             results.append({"network": name, "ok": None, "skipped": "needs arguments"})
             continue
         g = compile_loaded(module, name, sets, input_shape, batch)
         g.verify()
         t = profile(g).totals
         outs = [list(g[n].type.shape[1:]) for _, n in g.outputs if not g[n].training_only]
-        results.append({"network": name, "ok": True, "nodes": len(g), "outputs": outs,
-                        "params": t.params, "macs": t.macs})
+        results.append(
+            {
+                "network": name,
+                "ok": True,
+                "nodes": len(g),
+                "outputs": outs,
+                "params": t.params,
+                "macs": t.macs,
+            }
+        )
     if as_json:
         click.echo(json.dumps({"spec": spec, "results": results}))
         return
@@ -157,29 +246,54 @@ def check(spec: str, network: str | None, sets: dict[str, str],
         if r["ok"] is None:
             click.echo(f"skipped {r['network']}: {r['skipped']}")
         else:
-            click.echo(f"ok {r['network']}: {r['nodes']} nodes, output {r['outputs']}, "
-                       f"{r['params']:,} params, {r['macs'] / 1e9:.3f} GMACs")
+            click.echo(
+                f"ok {r['network']}: {r['nodes']} nodes, output {r['outputs']}, "
+                f"{r['params']:,} params, {r['macs'] / 1e9:.3f} GMACs"
+            )
 
 
 @main.command()
 @_spec_options
-def dump(spec: str, network: str | None, sets: dict[str, str],
-         input_shape: tuple[int, ...] | None, batch: int | None) -> None:
+def dump(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+) -> None:
     """Print the IR: one line per node with type, attributes, parameters and spec location."""
     click.echo(_compile(spec, network, sets, input_shape, batch).dump())
 
 
 @main.command("profile")
 @_spec_options
-@click.option("--depth", type=click.IntRange(min=1), default=None,
-              help="Aggregate rows by scope prefix of N name components (1: top-level blocks).")
-@click.option("--training", is_flag=True,
-              help="Profile the training graph (auxiliary heads count in the totals).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print exactly one JSON object: model, input, convention, totals, layers.")
-def profile_cmd(spec: str, network: str | None, sets: dict[str, str],
-                input_shape: tuple[int, ...] | None, batch: int | None, depth: int | None,
-                training: bool, as_json: bool) -> None:
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Aggregate rows by scope prefix of N name components (1: top-level blocks).",
+)
+@click.option(
+    "--training",
+    is_flag=True,
+    help="Profile the training graph (auxiliary heads count in the totals).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print exactly one JSON object: model, input, convention, totals, layers.",
+)
+def profile_cmd(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+    depth: int | None,
+    training: bool,
+    as_json: bool,
+) -> None:
     """Exact per-layer params, MACs, FLOPs and memory, computed from the IR alone.
 
     Totals describe the inference graph; training-only parts (auxiliary heads) are reported
@@ -195,7 +309,7 @@ def profile_cmd(spec: str, network: str | None, sets: dict[str, str],
     _print_profile(p, p.at_depth(depth) if depth else p.layers)
 
 
-def _console() -> Any:
+def _console() -> Console:
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else 160)
@@ -207,29 +321,48 @@ def _print_profile(p: Profile, rows: list[LayerCost]) -> None:
     from graphcnn.cost import CONVENTION
 
     t = p.totals
-    title = (f"{p.model}: input {'x'.join(map(str, p.input))}, batch {p.batch}"
-             f"{', training graph' if p.training else ''}")
+    title = (
+        f"{p.model}: input {'x'.join(map(str, p.input))}, batch {p.batch}"
+        f"{', training graph' if p.training else ''}"
+    )
     table = Table(title=title, title_justify="left", show_footer=True)
-    cols = [("layer", "total"), ("op", ""), ("output", ""), ("params", f"{t.params:,}"),
-            ("MACs", _si(t.macs)), ("FLOPs", _si(t.flops)),
-            ("act bytes", _si(t.activation_bytes, "B")), ("FLOP/B", "")]
+    cols = [
+        ("layer", "total"),
+        ("op", ""),
+        ("output", ""),
+        ("params", f"{t.params:,}"),
+        ("MACs", _si(t.macs)),
+        ("FLOPs", _si(t.flops)),
+        ("act bytes", _si(t.activation_bytes, "B")),
+        ("FLOP/B", ""),
+    ]
     for i, (name, foot) in enumerate(cols):
         table.add_column(name, footer=foot, justify="left" if i < 3 else "right")
     for r in rows:
         name = r.name + (" (training)" if r.training_only else "")
-        table.add_row(name, r.op, "x".join(map(str, r.output)), f"{r.cost.params:,}",
-                      _si(r.cost.macs), _si(r.cost.flops), _si(r.cost.activation_bytes, "B"),
-                      f"{r.intensity:.1f}")
+        table.add_row(
+            name,
+            r.op,
+            "x".join(map(str, r.output)),
+            f"{r.cost.params:,}",
+            _si(r.cost.macs),
+            _si(r.cost.flops),
+            _si(r.cost.activation_bytes, "B"),
+            f"{r.intensity:.1f}",
+        )
     console = _console()
     console.print(table)
-    console.print(f"params {t.params:,}  MACs {t.macs:,} ({t.macs / 1e9:.3f} G)  "
-                  f"FLOPs {t.flops:,}  weights {_si(t.weight_bytes, 'B')}  "
-                  f"activations {_si(t.activation_bytes, 'B')}")
+    console.print(
+        f"params {t.params:,}  MACs {t.macs:,} ({t.macs / 1e9:.3f} G)  "
+        f"FLOPs {t.flops:,}  weights {_si(t.weight_bytes, 'B')}  "
+        f"activations {_si(t.activation_bytes, 'B')}"
+    )
     tr = p.training_only
     if tr.params or tr.macs:
         console.print(f"training-only (not in totals): params {tr.params:,}  MACs {tr.macs:,}")
-    console.print("convention: " + "; ".join(f"{k}: {v}" for k, v in CONVENTION.items()),
-                  style="dim")
+    console.print(
+        "convention: " + "; ".join(f"{k}: {v}" for k, v in CONVENTION.items()), style="dim"
+    )
 
 
 def _si(n: int, unit: str = "") -> str:

@@ -44,8 +44,8 @@ def _per_element(k: int) -> CostRule:
 
 
 def _conv(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
-    kh, kw = node.attrs["kernel"]  # type: ignore[misc]
-    cin, groups = int(xs[0].shape[1]), int(node.attrs["groups"])  # type: ignore[arg-type]
+    kh, kw = node.attr_pair("kernel")
+    cin, groups = int(xs[0].shape[1]), node.attr_int("groups")
     out = node.type.sample_numel
     macs = out * (cin // groups) * kh * kw
     return macs, 2 * macs + (out if node.attrs["bias"] else 0)
@@ -59,7 +59,7 @@ def _linear(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
 
 def _pool(extra: int) -> CostRule:
     def rule(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
-        kh, kw = node.attrs["kernel"]  # type: ignore[misc]
+        kh, kw = node.attr_pair("kernel")
         return 0, node.type.sample_numel * (kh * kw + extra)
 
     return rule
@@ -72,12 +72,12 @@ def _adaptive_windows(size: int, out: int) -> int:
 
 def _adaptive(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
     _, c, h, w = xs[0].shape
-    oh, ow = node.attrs["output"]  # type: ignore[misc]
+    oh, ow = node.attr_pair("output")
     return 0, int(c) * _adaptive_windows(int(h), oh) * _adaptive_windows(int(w), ow)
 
 
 def _lrn(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
-    return 0, node.type.sample_numel * (2 * int(node.attrs["size"]) + 3)  # type: ignore[arg-type]
+    return 0, node.type.sample_numel * (2 * node.attr_int("size") + 3)
 
 
 COST_RULES: dict[Op, CostRule] = {

@@ -13,15 +13,15 @@ import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     import networkx
 
-Dim = Union[int, str]
+Dim = int | str
 """A dimension: a concrete size, or a symbol such as the batch ``"N"``."""
 
-AttrValue = Union[int, float, bool, str, None, tuple[Any, ...]]
+AttrValue = int | float | bool | str | None | tuple[Any, ...]
 
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int64": 8}
 
@@ -61,9 +61,7 @@ class Op(str, enum.Enum):
         return self.value
 
 
-ACTIVATIONS = frozenset(
-    {Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU}
-)
+ACTIVATIONS = frozenset({Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU})
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +124,24 @@ def freeze(attrs: Mapping[str, AttrValue]) -> Mapping[str, AttrValue]:
     return MappingProxyType(dict(attrs))
 
 
+def attr_int(attrs: Mapping[str, AttrValue], key: str) -> int:
+    """``int(attrs[key])``: an integer attribute (``groups``, ``axis``, ...)."""
+    return int(cast("int | float | str", attrs[key]))
+
+
+def attr_pair(
+    attrs: Mapping[str, AttrValue], key: str, default: tuple[int, int] | None = None
+) -> tuple[int, int]:
+    """A ``(h, w)`` attribute (``kernel``, ``stride``, ...); ``default`` if given and absent."""
+    value = attrs[key] if default is None else attrs.get(key, default)
+    return cast("tuple[int, int]", value)
+
+
+def attr_ints(attrs: Mapping[str, AttrValue], key: str) -> tuple[int, ...]:
+    """A tuple-of-integers attribute (``shape``, ``sizes``)."""
+    return cast("tuple[int, ...]", attrs[key])
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     """One SSA value: ``name = op(inputs) {attrs} -> type``."""
@@ -138,6 +154,14 @@ class Node:
     params: tuple[ParamDecl, ...] = ()
     loc: SourceLoc | None = None
     training_only: bool = False
+
+    def attr_int(self, key: str) -> int:
+        """The integer attribute ``key`` (see :func:`attr_int`)."""
+        return attr_int(self.attrs, key)
+
+    def attr_pair(self, key: str) -> tuple[int, int]:
+        """The ``(h, w)`` attribute ``key`` (see :func:`attr_pair`)."""
+        return attr_pair(self.attrs, key)
 
     def replace(self, **changes: Any) -> Node:
         if "attrs" in changes:
@@ -229,7 +253,8 @@ class Graph:
                 if src.training_only and not node.training_only:
                     raise IRError(
                         f"{node.name}: inference node consumes training-only %{i}",
-                        node.name, node.loc,
+                        node.name,
+                        node.loc,
                     )
             if node.op is Op.INPUT and node.inputs:
                 raise IRError(f"{node.name}: input node has inputs", node.name, node.loc)
@@ -237,7 +262,8 @@ class Graph:
             if expected != node.type:
                 raise IRError(
                     f"{node.name}: stored type {node.type} but {node.op} infers {expected}",
-                    node.name, node.loc,
+                    node.name,
+                    node.loc,
                 )
             if params != node.params:
                 raise IRError(f"{node.name}: parameter declarations are stale", node.name, node.loc)
@@ -269,10 +295,14 @@ class Graph:
             if attrs:
                 text += f" {{{attrs}}}"
             if n.params:
-                text += " [" + ", ".join(
-                    f"{p.name}{'' if p.trainable else '*'}:{'x'.join(map(str, p.shape))}"
-                    for p in n.params
-                ) + "]"
+                text += (
+                    " ["
+                    + ", ".join(
+                        f"{p.name}{'' if p.trainable else '*'}:{'x'.join(map(str, p.shape))}"
+                        for p in n.params
+                    )
+                    + "]"
+                )
             if n.training_only:
                 text += " training_only"
             if n.loc:

@@ -11,8 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import cast
 
-from graphcnn.ir import ACTIVATIONS, AttrValue, Dim, Op, ParamDecl, TensorType
+from graphcnn.ir import (
+    ACTIVATIONS,
+    AttrValue,
+    Dim,
+    Op,
+    ParamDecl,
+    TensorType,
+    attr_int,
+    attr_ints,
+    attr_pair,
+)
 
 MAX_NUMEL = 10**12
 """Largest tensor (elements per sample) a spec may create: larger is a runaway spec."""
@@ -71,10 +82,10 @@ def _rank(x: TensorType, rank: int, op: str) -> None:
 
 def _window(attrs: Attrs, x: TensorType, op: str, dilated: bool = True) -> tuple[int, int]:
     _rank(x, 4, op)
-    kh, kw = attrs["kernel"]  # type: ignore[misc]
-    sh, sw = attrs["stride"]  # type: ignore[misc]
-    ph, pw = attrs["padding"]  # type: ignore[misc]
-    dh, dw = attrs.get("dilation", (1, 1)) if dilated else (1, 1)  # type: ignore[misc]
+    kh, kw = attr_pair(attrs, "kernel")
+    sh, sw = attr_pair(attrs, "stride")
+    ph, pw = attr_pair(attrs, "padding")
+    dh, dw = attr_pair(attrs, "dilation", (1, 1)) if dilated else (1, 1)
     ceil = bool(attrs.get("ceil_mode", False))
     _, _, h, w = x.shape
     assert isinstance(h, int) and isinstance(w, int)
@@ -94,7 +105,7 @@ def _window(attrs: Attrs, x: TensorType, op: str, dilated: bool = True) -> tuple
 def _conv(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
     oh, ow = _window(attrs, x, "conv")
-    cin, cout, groups = int(x.shape[1]), int(attrs["out_channels"]), int(attrs["groups"])  # type: ignore[arg-type]
+    cin, cout, groups = int(x.shape[1]), attr_int(attrs, "out_channels"), attr_int(attrs, "groups")
     if cout < 1 or groups < 1:
         raise ShapeError(f"conv: out_channels ({cout}) and groups ({groups}) must be >= 1")
     for what, c in (("input", cin), ("output", cout)):
@@ -103,7 +114,7 @@ def _conv(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Par
                 f"conv: groups={groups} does not divide the {what} channels ({c})",
                 f"divisors of {c} near {groups}: {_near_divisors(c, groups)}",
             )
-    kh, kw = attrs["kernel"]  # type: ignore[misc]
+    kh, kw = attr_pair(attrs, "kernel")
     params = [ParamDecl("weight", (cout, cin // groups, kh, kw))]
     if attrs["bias"]:
         params.append(ParamDecl("bias", (cout,)))
@@ -124,7 +135,7 @@ def _linear(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[P
             f"linear expects a [features] input, got {fmt_shape(x)}",
             "insert flatten (or global_avgpool -> flatten) before the linear layer",
         )
-    fin, fout = int(x.shape[-1]), int(attrs["out_features"])  # type: ignore[arg-type]
+    fin, fout = int(x.shape[-1]), attr_int(attrs, "out_features")
     params = [ParamDecl("weight", (fout, fin))]
     if attrs["bias"]:
         params.append(ParamDecl("bias", (fout,)))
@@ -145,7 +156,9 @@ def _same(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Par
     return xs[0], ()
 
 
-def _spatial_same(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
+def _spatial_same(
+    attrs: Attrs, xs: Sequence[TensorType]
+) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     _rank(xs[0], 4, "lrn")
     return xs[0], ()
 
@@ -158,8 +171,8 @@ def _pool(op: str) -> Rule:
 
 
 def _pool_shape(op: str, attrs: Attrs, x: TensorType) -> tuple[TensorType, tuple[ParamDecl, ...]]:
-    kh, kw = attrs["kernel"]  # type: ignore[misc]
-    ph, pw = attrs["padding"]  # type: ignore[misc]
+    kh, kw = attr_pair(attrs, "kernel")
+    ph, pw = attr_pair(attrs, "padding")
     if 2 * ph > kh or 2 * pw > kw:
         raise ShapeError(
             f"{op}: padding {ph}x{pw} is more than half the kernel {kh}x{kw}",
@@ -172,7 +185,7 @@ def _pool_shape(op: str, attrs: Attrs, x: TensorType) -> tuple[TensorType, tuple
 def _adaptive(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
     _rank(x, 4, "adaptive_avgpool")
-    oh, ow = attrs["output"]  # type: ignore[misc]
+    oh, ow = attr_pair(attrs, "output")
     return _checked((x.shape[0], x.shape[1], oh, ow), x.dtype), ()
 
 
@@ -197,7 +210,7 @@ def _mul(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Para
     a, b = xs
     out: list[Dim] = [a.shape[0]]
     if len(a.shape) == len(b.shape) and a.shape[0] == b.shape[0]:
-        for da, db in zip(a.shape[1:], b.shape[1:]):
+        for da, db in zip(a.shape[1:], b.shape[1:], strict=False):
             if da == db or db == 1 or da == 1:
                 out.append(da if db == 1 else db)
             else:
@@ -211,7 +224,7 @@ def _mul(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Para
 
 
 def _concat(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
-    axis = int(attrs["axis"])  # type: ignore[arg-type]
+    axis = attr_int(attrs, "axis")
     first = xs[0]
     if not 1 <= axis < len(first.shape):
         raise ShapeError(f"concat: axis {axis} out of range for {fmt_shape(first)}")
@@ -219,7 +232,8 @@ def _concat(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[P
     for x in xs:
         same_rank = len(x.shape) == len(first.shape)
         if not same_rank or any(
-            i != axis and da != db for i, (da, db) in enumerate(zip(x.shape, first.shape))
+            i != axis and da != db
+            for i, (da, db) in enumerate(zip(x.shape, first.shape, strict=False))
         ):
             raise ShapeError(
                 f"concat: {fmt_shape(first)} vs {fmt_shape(x)} differ outside axis {axis}",
@@ -233,8 +247,8 @@ def _concat(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[P
 
 def _split(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
-    axis, index = int(attrs["axis"]), int(attrs["index"])  # type: ignore[arg-type]
-    sizes: tuple[int, ...] = attrs["sizes"]  # type: ignore[assignment]
+    axis, index = attr_int(attrs, "axis"), attr_int(attrs, "index")
+    sizes = attr_ints(attrs, "sizes")
     if not 1 <= axis < len(x.shape):
         raise ShapeError(f"split: axis {axis} out of range for {fmt_shape(x)}")
     if sum(sizes) != x.shape[axis] or min(sizes) < 1:
@@ -251,7 +265,7 @@ def _split(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Pa
 def _shuffle(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
     _rank(x, 4, "channel_shuffle")
-    g = int(attrs["groups"])  # type: ignore[arg-type]
+    g = attr_int(attrs, "groups")
     if g < 1 or int(x.shape[1]) % g:
         raise ShapeError(
             f"channel_shuffle: groups={g} does not divide the channels ({x.shape[1]})",
@@ -262,15 +276,17 @@ def _shuffle(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[
 
 def _flatten(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
-    start = int(attrs["start_dim"])  # type: ignore[arg-type]
+    start = attr_int(attrs, "start_dim")
     if not 1 <= start < len(x.shape):
         raise ShapeError(f"flatten: start_dim {start} out of range for {fmt_shape(x)}")
-    return TensorType((*x.shape[:start], math.prod(x.shape[start:])), x.dtype), ()  # type: ignore[arg-type]
+    # Dimensions after the batch are always concrete (see _checked).
+    numel = math.prod(cast("tuple[int, ...]", x.shape[start:]))
+    return TensorType((*x.shape[:start], numel), x.dtype), ()
 
 
 def _reshape(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
-    want: tuple[int, ...] = attrs["shape"]  # type: ignore[assignment]
+    want = attr_ints(attrs, "shape")
     total = x.sample_numel
     known = math.prod(d for d in want if d != -1)
     if list(want).count(-1) > 1 or known < 1 or any(d < -1 or d == 0 for d in want):
@@ -291,15 +307,16 @@ def _reshape(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[
 
 def _softmax(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
-    axis = int(attrs["axis"])  # type: ignore[arg-type]
+    axis = attr_int(attrs, "axis")
     if not 1 <= axis < len(x.shape):
         raise ShapeError(f"softmax: axis {axis} out of range for {fmt_shape(x)}")
     return x, ()
 
 
 def _input(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
-    shape: tuple[int, ...] = attrs["shape"]  # type: ignore[assignment]
-    return _checked((attrs["batch"], *shape), str(attrs.get("dtype", "float32"))), ()  # type: ignore[arg-type]
+    shape = attr_ints(attrs, "shape")
+    batch = cast(Dim, attrs["batch"])
+    return _checked((batch, *shape), str(attrs.get("dtype", "float32"))), ()
 
 
 SHAPE_RULES: dict[Op, Rule] = {

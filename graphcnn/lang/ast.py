@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from graphcnn.ir import SourceLoc
 
@@ -18,7 +18,7 @@ class Const:
 class FString:
     """A string with ``{expr}`` interpolations: alternating literal text and expressions."""
 
-    parts: list[Union[str, Expr]]
+    parts: list[str | Expr]
     loc: SourceLoc
 
 
@@ -105,8 +105,21 @@ class ListExpr:
     tuple: bool = False
 
 
-Expr = Union[Const, FString, Var, Call, Chain, BinOp, Compare, BoolOp, Unary, Cond, Index, Slice,
-             ListExpr]
+Expr = (
+    Const
+    | FString
+    | Var
+    | Call
+    | Chain
+    | BinOp
+    | Compare
+    | BoolOp
+    | Unary
+    | Cond
+    | Index
+    | Slice
+    | ListExpr
+)
 
 
 @dataclass(slots=True)
@@ -170,7 +183,7 @@ class Pass:
     loc: SourceLoc
 
 
-Stmt = Union[Assign, ExprStmt, For, If, Return, Scope, Training, Assert, Pass]
+Stmt = Assign | ExprStmt | For | If | Return | Scope | Training | Assert | Pass
 
 
 @dataclass(slots=True)
@@ -216,7 +229,7 @@ class ConstDef:
     loc: SourceLoc
 
 
-Item = Union[Import, BlockDef, ModelDef, ConstDef]
+Item = Import | BlockDef | ModelDef | ConstDef
 
 
 @dataclass(slots=True)

@@ -1,4 +1,4 @@
-"""The spec language's built-in layers (``conv``, ``bn``, ...) and functions (``min``, ``range``, ...).
+"""The spec language's built-in layers (``conv``, ``bn``, ...) and functions (``min``, ...).
 
 ``LAYERS[name]`` describes one spec-level layer: the IR op it creates, its parameters after the
 input tensor (with defaults) and how the bound arguments become the node's frozen attributes.
@@ -33,8 +33,11 @@ class ArgError(Exception):
 
 def _int(v: Any, what: str, minimum: int | None = None) -> int:
     if isinstance(v, bool) or not isinstance(v, int):
-        hint = "use round(), int() or make_divisible() to get an integer" if isinstance(
-            v, float) else None
+        hint = (
+            "use round(), int() or make_divisible() to get an integer"
+            if isinstance(v, float)
+            else None
+        )
         raise ArgError(f"{what} must be an integer, got {_show(v)}", hint, what)
     if minimum is not None and v < minimum:
         raise ArgError(f"{what} must be >= {minimum}, got {v}", None, what)
@@ -44,7 +47,9 @@ def _int(v: Any, what: str, minimum: int | None = None) -> int:
 def _pair(v: Any, what: str, minimum: int = 0) -> tuple[int, int]:
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
-            raise ArgError(f"{what} must be an integer or a pair (h, w), got {_show(v)}", None, what)
+            raise ArgError(
+                f"{what} must be an integer or a pair (h, w), got {_show(v)}", None, what
+            )
         return _int(v[0], what, minimum), _int(v[1], what, minimum)
     n = _int(v, what, minimum)
     return n, n
@@ -116,8 +121,15 @@ _ACT = Layer(Op.RELU)
 LAYERS: dict[str, Layer] = {
     "conv": Layer(
         Op.CONV2D,
-        (("out", REQUIRED), ("k", REQUIRED), ("stride", 1), ("pad", 0), ("dilation", 1),
-         ("groups", 1), ("bias", True)),
+        (
+            ("out", REQUIRED),
+            ("k", REQUIRED),
+            ("stride", 1),
+            ("pad", 0),
+            ("dilation", 1),
+            ("groups", 1),
+            ("bias", True),
+        ),
         _conv,
     ),
     "linear": Layer(
@@ -128,17 +140,26 @@ LAYERS: dict[str, Layer] = {
     "bn": Layer(
         Op.BATCH_NORM,
         (("eps", 1e-5), ("momentum", 0.1), ("affine", True)),
-        lambda a: {"eps": _float(a["eps"], "eps"), "momentum": _float(a["momentum"], "momentum"),
-                   "affine": _bool(a["affine"], "affine")},
+        lambda a: {
+            "eps": _float(a["eps"], "eps"),
+            "momentum": _float(a["momentum"], "momentum"),
+            "affine": _bool(a["affine"], "affine"),
+        },
     ),
     "lrn": Layer(
         Op.LRN,
         (("size", REQUIRED), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)),
-        lambda a: {"size": _int(a["size"], "size", 1), "alpha": _float(a["alpha"], "alpha"),
-                   "beta": _float(a["beta"], "beta"), "k": _float(a["k"], "k")},
+        lambda a: {
+            "size": _int(a["size"], "size", 1),
+            "alpha": _float(a["alpha"], "alpha"),
+            "beta": _float(a["beta"], "beta"),
+            "k": _float(a["k"], "k"),
+        },
     ),
-    **{op.value: Layer(op) for op in (Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU,
-                                      Op.HARDSWISH, Op.GELU)},
+    **{
+        op.value: Layer(op)
+        for op in (Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU)
+    },
     "maxpool": Layer(
         Op.MAX_POOL,
         _POOL + (("dilation", 1),),
@@ -147,11 +168,14 @@ LAYERS: dict[str, Layer] = {
     "avgpool": Layer(
         Op.AVG_POOL,
         _POOL + (("count_include_pad", True),),
-        lambda a: {**_pool_common(a),
-                   "count_include_pad": _bool(a["count_include_pad"], "count_include_pad")},
+        lambda a: {
+            **_pool_common(a),
+            "count_include_pad": _bool(a["count_include_pad"], "count_include_pad"),
+        },
     ),
     "adaptive_avgpool": Layer(
-        Op.ADAPTIVE_AVG_POOL, (("out", REQUIRED),),
+        Op.ADAPTIVE_AVG_POOL,
+        (("out", REQUIRED),),
         lambda a: {"output": _pair(a["out"], "out", 1)},
     ),
     "global_avgpool": Layer(Op.GLOBAL_AVG_POOL),
@@ -162,26 +186,34 @@ LAYERS: dict[str, Layer] = {
     "add": Layer(Op.ADD, functional=True, inputs=2),
     "mul": Layer(Op.MUL, functional=True, inputs=2),
     "concat": Layer(
-        Op.CONCAT, (("axis", 1),), lambda a: {"axis": _int(a["axis"], "axis", 1)},
-        functional=True, inputs=0,
+        Op.CONCAT,
+        (("axis", 1),),
+        lambda a: {"axis": _int(a["axis"], "axis", 1)},
+        functional=True,
+        inputs=0,
     ),
     "channel_shuffle": Layer(
-        Op.CHANNEL_SHUFFLE, (("groups", REQUIRED),),
-        lambda a: {"groups": _int(a["groups"], "groups", 1)}, functional=True,
+        Op.CHANNEL_SHUFFLE,
+        (("groups", REQUIRED),),
+        lambda a: {"groups": _int(a["groups"], "groups", 1)},
+        functional=True,
     ),
     "flatten": Layer(
-        Op.FLATTEN, (("start", 1),), lambda a: {"start_dim": _int(a["start"], "start", 1)},
+        Op.FLATTEN,
+        (("start", 1),),
+        lambda a: {"start_dim": _int(a["start"], "start", 1)},
         functional=True,
     ),
     "reshape": Layer(
-        Op.RESHAPE, (("shape", REQUIRED),),
+        Op.RESHAPE,
+        (("shape", REQUIRED),),
         lambda a: {"shape": tuple(_int(d, "shape", -1) for d in _seq(a["shape"], "shape"))},
         functional=True,
     ),
     "softmax": Layer(Op.SOFTMAX, (("axis", 1),), lambda a: {"axis": _int(a["axis"], "axis", 1)}),
     "identity": Layer(Op.IDENTITY),
 }
-"""Every built-in layer by its spec name (``split`` and ``input`` are handled by the interpreter)."""
+"""Every built-in layer by its spec name (the interpreter handles ``split`` and ``input``)."""
 
 SPECIAL_LAYERS = ("split", "input")
 
@@ -245,7 +277,7 @@ def _sum(v: Any) -> Any:
 
 
 def _zip(*lists: Any) -> list[tuple[Any, ...]]:
-    return list(zip(*(_seq(v, "zip argument") for v in lists)))
+    return list(zip(*(_seq(v, "zip argument") for v in lists), strict=False))
 
 
 def _to_int(v: Any) -> int:
@@ -264,8 +296,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "floor": lambda v: math.floor(_float(v, "floor argument")),
     "int": _to_int,
     "float": lambda v: _float(v, "float argument"),
-    "abs": lambda v: abs(_float(v, "abs argument")) if isinstance(v, float) else abs(
-        _int(v, "abs argument")),
+    "abs": lambda v: (
+        abs(_float(v, "abs argument")) if isinstance(v, float) else abs(_int(v, "abs argument"))
+    ),
     "sqrt": lambda v: math.sqrt(_float(v, "sqrt argument")),
     "make_divisible": make_divisible,
     "str": lambda v: _show(v),

@@ -18,7 +18,14 @@ from graphcnn.errors import SpecError
 from graphcnn.ir import Graph, Node, Op, SourceLoc, freeze
 from graphcnn.lang import ast
 from graphcnn.lang.builtins import (
-    FUNCTIONS, LAYERS, MAX_INT, MAX_ITEMS, REQUIRED, SPECIAL_LAYERS, ArgError, Layer,
+    FUNCTIONS,
+    LAYERS,
+    MAX_INT,
+    MAX_ITEMS,
+    REQUIRED,
+    SPECIAL_LAYERS,
+    ArgError,
+    Layer,
 )
 from graphcnn.lang.loader import LoadedModule
 from graphcnn.lang.values import Block, FunctionRef, LayerRef, Model, Tensor, show, type_name
@@ -73,14 +80,15 @@ class Interpreter:
         self.inputs_made = 0
 
     # ------------------------------------------------------------------ entry points
-    def run_network(
-        self, target: Block | Model, overrides: dict[str, Any], name: str
-    ) -> Graph:
+    def run_network(self, target: Block | Model, overrides: dict[str, Any], name: str) -> Graph:
         """Run ``target`` with its defaults, model arguments and ``overrides`` bound."""
         net = target.network if isinstance(target, Model) else target
         if not net.defn.network:
-            raise SpecError(f"{net.name!r} is a block, not a network", net.defn.loc,
-                            "compile a 'network' (or 'model'); blocks are called from networks")
+            raise SpecError(
+                f"{net.name!r} is a block, not a network",
+                net.defn.loc,
+                "compile a 'network' (or 'model'); blocks are called from networks",
+            )
         args: dict[str, Any] = {}
         if isinstance(target, Model):
             pos = [self.eval(a, target.globals) for a in target.defn.args]
@@ -90,11 +98,13 @@ class Interpreter:
         for key, value in overrides.items():
             if key not in known:
                 close = difflib.get_close_matches(key, sorted(known), n=3)
+                params = ", ".join(p.name for p in net.defn.params) or "none"
                 raise SpecError(
                     f"network {net.name!r} has no parameter {key!r}",
                     net.defn.loc,
-                    f"did you mean {', '.join(close)}?" if close else
-                    f"its parameters are: {', '.join(p.name for p in net.defn.params) or 'none'}",
+                    f"did you mean {', '.join(close)}?"
+                    if close
+                    else f"its parameters are: {params}",
                 )
             args[key] = value
         self.graph = Graph(name)
@@ -102,15 +112,21 @@ class Interpreter:
         self.frames.append((f"network {name}", net.defn.loc))
         try:
             self._exec_body(net.defn.body, env, net.globals)
-            raise SpecError(f"network {net.name!r} does not return its output", net.defn.loc,
-                            "end the network with 'return x'")
+            raise SpecError(
+                f"network {net.name!r} does not return its output",
+                net.defn.loc,
+                "end the network with 'return x'",
+            )
         except _Return as r:
             self._set_outputs(r.value, net.defn)
         finally:
             self.frames.pop()
         if self.inputs_made == 0:
-            raise SpecError(f"network {net.name!r} has no input()", net.defn.loc,
-                            "start the network with x = input(3, 224, 224)")
+            raise SpecError(
+                f"network {net.name!r} has no input()",
+                net.defn.loc,
+                "start the network with x = input(3, 224, 224)",
+            )
         return self.graph
 
     def _set_outputs(self, value: Any, defn: ast.BlockDef) -> None:
@@ -118,49 +134,53 @@ class Interpreter:
         names: list[str] = []
         for i, v in enumerate(values):
             if not isinstance(v, Tensor):
-                raise SpecError(f"network {defn.name!r} returns {type_name(v)} {show(v)}, "
-                                "not a tensor", defn.loc)
+                raise SpecError(
+                    f"network {defn.name!r} returns {type_name(v)} {show(v)}, not a tensor",
+                    defn.loc,
+                )
             names.append("output" if len(values) == 1 else f"output{i}")
-        self.graph.outputs = [(n, v.node) for n, v in zip(names, values)]
+        self.graph.outputs = [(n, v.node) for n, v in zip(names, values, strict=False)]
 
     # ------------------------------------------------------------------ statements
     def _exec_body(self, body: list[ast.Stmt], env: dict[str, Any], glob: dict[str, Any]) -> None:
         for stmt in body:
             self.steps += 1
             if self.steps > MAX_STEPS:
-                raise self._error(f"spec executes more than {MAX_STEPS:,} steps", stmt.loc,
-                                  "a loop or recursion runs away")
-            kind = type(stmt)
-            if kind is ast.Assign:
-                self._assign(stmt, env, glob)  # type: ignore[arg-type]
-            elif kind is ast.ExprStmt:
-                self.eval(stmt.value, glob, env)  # type: ignore[union-attr]
-            elif kind is ast.Return:
-                vals = [self.eval(v, glob, env) for v in stmt.values]  # type: ignore[union-attr]
+                raise self._error(
+                    f"spec executes more than {MAX_STEPS:,} steps",
+                    stmt.loc,
+                    "a loop or recursion runs away",
+                )
+            if type(stmt) is ast.Assign:
+                self._assign(stmt, env, glob)
+            elif type(stmt) is ast.ExprStmt:
+                self.eval(stmt.value, glob, env)
+            elif type(stmt) is ast.Return:
+                vals = [self.eval(v, glob, env) for v in stmt.values]
                 raise _Return(vals[0] if len(vals) == 1 else tuple(vals) if vals else None)
-            elif kind is ast.For:
-                self._for(stmt, env, glob)  # type: ignore[arg-type]
-            elif kind is ast.If:
-                for test, branch in stmt.branches:  # type: ignore[union-attr]
+            elif type(stmt) is ast.For:
+                self._for(stmt, env, glob)
+            elif type(stmt) is ast.If:
+                for test, branch in stmt.branches:
                     if self._truth(self.eval(test, glob, env), test.loc):
                         self._exec_body(branch, env, glob)
                         break
                 else:
-                    if stmt.orelse is not None:  # type: ignore[union-attr]
-                        self._exec_body(stmt.orelse, env, glob)  # type: ignore[union-attr]
-            elif kind is ast.Scope:
-                self._scope(stmt, env, glob)  # type: ignore[arg-type]
-            elif kind is ast.Training:
+                    if stmt.orelse is not None:
+                        self._exec_body(stmt.orelse, env, glob)
+            elif type(stmt) is ast.Scope:
+                self._scope(stmt, env, glob)
+            elif type(stmt) is ast.Training:
                 self.training += 1
                 try:
-                    self._exec_body(stmt.body, env, glob)  # type: ignore[union-attr]
+                    self._exec_body(stmt.body, env, glob)
                 finally:
                     self.training -= 1
-            elif kind is ast.Assert:
-                if not self._truth(self.eval(stmt.test, glob, env), stmt.loc):  # type: ignore[union-attr]
+            elif type(stmt) is ast.Assert:
+                if not self._truth(self.eval(stmt.test, glob, env), stmt.loc):
                     msg = "assertion failed"
-                    if stmt.message is not None:  # type: ignore[union-attr]
-                        msg += ": " + str(self.eval(stmt.message, glob, env))  # type: ignore[union-attr]
+                    if stmt.message is not None:
+                        msg += ": " + str(self.eval(stmt.message, glob, env))
                     raise self._error(msg, stmt.loc)
 
     def _assign(self, stmt: ast.Assign, env: dict[str, Any], glob: dict[str, Any]) -> None:
@@ -170,16 +190,20 @@ class Interpreter:
             return
         if not isinstance(value, (list, tuple)) or len(value) != len(stmt.targets):
             n = len(value) if isinstance(value, (list, tuple)) else 1
-            raise self._error(f"cannot unpack {n} value(s) into {len(stmt.targets)} names",
-                              stmt.loc)
-        for t, v in zip(stmt.targets, value):
+            raise self._error(
+                f"cannot unpack {n} value(s) into {len(stmt.targets)} names", stmt.loc
+            )
+        for t, v in zip(stmt.targets, value, strict=False):
             env[t] = v
 
     def _for(self, stmt: ast.For, env: dict[str, Any], glob: dict[str, Any]) -> None:
         items = self.eval(stmt.iterable, glob, env)
         if not isinstance(items, (list, tuple)):
-            raise self._error(f"for loops over a list or range, not {type_name(items)}",
-                              stmt.iterable.loc, "use range(n) to repeat n times")
+            raise self._error(
+                f"for loops over a list or range, not {type_name(items)}",
+                stmt.iterable.loc,
+                "use range(n) to repeat n times",
+            )
         for i, item in enumerate(items):
             if stmt.index is not None:
                 env[stmt.index] = i
@@ -200,56 +224,58 @@ class Interpreter:
     # ------------------------------------------------------------------ expressions
     def eval(self, e: ast.Expr, glob: dict[str, Any], env: dict[str, Any] | None = None) -> Any:
         env = env if env is not None else {}
-        kind = type(e)
-        if kind is ast.Const:
-            return e.value  # type: ignore[union-attr]
-        if kind is ast.Var:
-            return self._lookup(e.name, e.loc, glob, env)  # type: ignore[union-attr]
-        if kind is ast.Call:
-            return self._call(e, glob, env, None)  # type: ignore[arg-type]
-        if kind is ast.Chain:
-            value = self.eval(e.head, glob, env)  # type: ignore[union-attr]
-            for link in e.links:  # type: ignore[union-attr]
+        if type(e) is ast.Const:
+            return e.value
+        if type(e) is ast.Var:
+            return self._lookup(e.name, e.loc, glob, env)
+        if type(e) is ast.Call:
+            return self._call(e, glob, env, None)
+        if type(e) is ast.Chain:
+            value = self.eval(e.head, glob, env)
+            for link in e.links:
                 value = self._call(link, glob, env, value)
             return value
-        if kind is ast.BinOp:
-            return self._binop(e, glob, env)  # type: ignore[arg-type]
-        if kind is ast.Compare:
-            return self._compare(e, glob, env)  # type: ignore[arg-type]
-        if kind is ast.BoolOp:
+        if type(e) is ast.BinOp:
+            return self._binop(e, glob, env)
+        if type(e) is ast.Compare:
+            return self._compare(e, glob, env)
+        if type(e) is ast.BoolOp:
             result: Any = None
-            for v in e.values:  # type: ignore[union-attr]
+            for v in e.values:
                 result = self.eval(v, glob, env)
                 truth = self._truth(result, v.loc)
-                if truth == (e.op == "or"):  # type: ignore[union-attr]
+                if truth == (e.op == "or"):
                     return result
             return result
-        if kind is ast.Unary:
-            v = self.eval(e.operand, glob, env)  # type: ignore[union-attr]
-            if e.op == "not":  # type: ignore[union-attr]
+        if type(e) is ast.Unary:
+            v = self.eval(e.operand, glob, env)
+            if e.op == "not":
                 return not self._truth(v, e.loc)
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise self._error(f"cannot negate {type_name(v)} {show(v)}", e.loc)
             return -v
-        if kind is ast.Cond:
-            test = self._truth(self.eval(e.test, glob, env), e.loc)  # type: ignore[union-attr]
-            return self.eval(e.then if test else e.other, glob, env)  # type: ignore[union-attr]
-        if kind is ast.ListExpr:
-            items = [self.eval(i, glob, env) for i in e.items]  # type: ignore[union-attr]
-            return tuple(items) if e.tuple else items  # type: ignore[union-attr]
-        if kind is ast.Index:
-            return self._index(e, glob, env)  # type: ignore[arg-type]
-        if kind is ast.Slice:
-            v = self.eval(e.value, glob, env)  # type: ignore[union-attr]
-            bounds = [None if b is None else self._int(self.eval(b, glob, env), b.loc)
-                      for b in (e.start, e.stop)]  # type: ignore[union-attr]
+        if type(e) is ast.Cond:
+            test = self._truth(self.eval(e.test, glob, env), e.loc)
+            return self.eval(e.then if test else e.other, glob, env)
+        if type(e) is ast.ListExpr:
+            items = [self.eval(i, glob, env) for i in e.items]
+            return tuple(items) if e.tuple else items
+        if type(e) is ast.Index:
+            return self._index(e, glob, env)
+        if type(e) is ast.Slice:
+            v = self.eval(e.value, glob, env)
+            bounds = [
+                None if b is None else self._int(self.eval(b, glob, env), b.loc)
+                for b in (e.start, e.stop)
+            ]
             if not isinstance(v, (list, tuple, str)):
                 raise self._error(f"cannot slice {type_name(v)}", e.loc)
-            return v[bounds[0]:bounds[1]]
-        if kind is ast.FString:
-            return "".join(p if isinstance(p, str) else self._text(self.eval(p, glob, env))
-                           for p in e.parts)  # type: ignore[union-attr]
-        raise self._error(f"cannot evaluate {kind.__name__}", e.loc)  # pragma: no cover
+            return v[bounds[0] : bounds[1]]
+        if type(e) is ast.FString:
+            return "".join(
+                p if isinstance(p, str) else self._text(self.eval(p, glob, env)) for p in e.parts
+            )
+        raise self._error(f"cannot evaluate {type(e).__name__}", e.loc)  # pragma: no cover
 
     @staticmethod
     def _text(v: Any) -> str:
@@ -266,8 +292,9 @@ class Interpreter:
             return FunctionRef(name)
         known = list(env) + list(glob) + list(LAYERS) + list(FUNCTIONS)
         close = difflib.get_close_matches(name, known, n=3)
-        raise self._error(f"unknown name {name!r}", loc,
-                          f"did you mean {', '.join(close)}?" if close else None)
+        raise self._error(
+            f"unknown name {name!r}", loc, f"did you mean {', '.join(close)}?" if close else None
+        )
 
     def _binop(self, e: ast.BinOp, glob: dict[str, Any], env: dict[str, Any]) -> Any:
         a, b = self.eval(e.left, glob, env), self.eval(e.right, glob, env)
@@ -277,7 +304,8 @@ class Interpreter:
                 layer = "add" if op == "+" else "mul"
                 return self._make(layer, LAYERS[layer], [a, b], {}, None, e.loc)
             raise self._error(
-                f"'{op}' on {type_name(a)} and {type_name(b)}", e.loc,
+                f"'{op}' on {type_name(a)} and {type_name(b)}",
+                e.loc,
                 "tensors support + (add) and * (mul) with another tensor",
             )
         if isinstance(a, (list, tuple)) and op in ("+", "*"):
@@ -286,8 +314,7 @@ class Interpreter:
             return a + b
         for v in (a, b):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise self._error(f"unsupported operand {type_name(v)} {show(v)} for '{op}'",
-                                  e.loc)
+                raise self._error(f"unsupported operand {type_name(v)} {show(v)} for '{op}'", e.loc)
         try:
             if op == "+":
                 r = a + b
@@ -351,8 +378,9 @@ class Interpreter:
                 else:
                     ok = left >= right
             except TypeError:
-                raise self._error(f"cannot compare {type_name(left)} and {type_name(right)} "
-                                  f"with '{op}'", e.loc) from None
+                raise self._error(
+                    f"cannot compare {type_name(left)} and {type_name(right)} with '{op}'", e.loc
+                ) from None
             if not ok:
                 return False
             left = right
@@ -364,14 +392,18 @@ class Interpreter:
         if not isinstance(v, (list, tuple, str)):
             raise self._error(f"cannot index {type_name(v)} {show(v)}", e.loc)
         if not -len(v) <= i < len(v):
-            raise self._error(f"index {i} out of range for {type_name(v)} of length {len(v)}",
-                              e.index.loc)
+            raise self._error(
+                f"index {i} out of range for {type_name(v)} of length {len(v)}", e.index.loc
+            )
         return v[i]
 
     def _truth(self, v: Any, loc: SourceLoc) -> bool:
         if isinstance(v, Tensor):
-            raise self._error("a tensor has no truth value", loc,
-                              "compare its shape instead, e.g. channels(x) != c")
+            raise self._error(
+                "a tensor has no truth value",
+                loc,
+                "compare its shape instead, e.g. channels(x) != c",
+            )
         return bool(v)
 
     def _int(self, v: Any, loc: SourceLoc) -> int:
@@ -380,9 +412,7 @@ class Interpreter:
         return v
 
     # ------------------------------------------------------------------ calls
-    def _call(
-        self, e: ast.Call, glob: dict[str, Any], env: dict[str, Any], piped: Any
-    ) -> Any:
+    def _call(self, e: ast.Call, glob: dict[str, Any], env: dict[str, Any], piped: Any) -> Any:
         self.steps += 1
         target = self._lookup(e.name, e.loc, glob, env)
         args = [self.eval(a, glob, env) for a in e.args]
@@ -409,8 +439,9 @@ class Interpreter:
                 raise self._error(f"wrong arguments to {e.name}()", e.loc) from None
         if isinstance(target, Model):
             raise self._error(f"{e.name!r} is a model; models are compiled, not called", e.loc)
-        raise self._error(f"{e.name!r} is a {type_name(target)}, not a layer, block or function",
-                          e.loc)
+        raise self._error(
+            f"{e.name!r} is a {type_name(target)}, not a layer, block or function", e.loc
+        )
 
     def _shape_query(self, name: str, args: list[Any], loc: SourceLoc) -> Any:
         if len(args) != 1 or not isinstance(args[0], Tensor):
@@ -425,23 +456,30 @@ class Interpreter:
         return shape[1] if name == "height" else shape[2]
 
     def _bind(
-        self, what: str, params: Sequence[tuple[str, Any]], args: list[Any],
-        kwargs: dict[str, tuple[Any, SourceLoc]], loc: SourceLoc,
+        self,
+        what: str,
+        params: Sequence[tuple[str, Any]],
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        loc: SourceLoc,
     ) -> dict[str, Any]:
         names = [p for p, _ in params]
         if len(args) > len(params):
             raise self._error(
                 f"{what} takes at most {len(params)} positional argument(s), got {len(args)}",
-                loc, f"its parameters are ({', '.join(names)})",
+                loc,
+                f"its parameters are ({', '.join(names)})",
             )
-        bound = dict(zip(names, args))
+        bound = dict(zip(names, args, strict=False))
         for k, (v, kloc) in kwargs.items():
             if k not in names:
                 close = difflib.get_close_matches(k, names, n=2)
                 raise self._error(
-                    f"{what} has no parameter {k!r}", kloc,
-                    f"did you mean {' or '.join(close)}?" if close else
-                    f"its parameters are ({', '.join(names)})",
+                    f"{what} has no parameter {k!r}",
+                    kloc,
+                    f"did you mean {' or '.join(close)}?"
+                    if close
+                    else f"its parameters are ({', '.join(names)})",
                 )
             if k in bound:
                 raise self._error(f"{what}: argument {k!r} given twice", kloc)
@@ -449,14 +487,21 @@ class Interpreter:
         for p, default in params:
             if p not in bound:
                 if default is REQUIRED:
-                    raise self._error(f"{what} is missing argument {p!r}", loc,
-                                      f"its parameters are ({', '.join(names)})")
+                    raise self._error(
+                        f"{what} is missing argument {p!r}",
+                        loc,
+                        f"its parameters are ({', '.join(names)})",
+                    )
                 bound[p] = default
         return bound
 
     def _call_layer(
-        self, name: str, args: list[Any], kwargs: dict[str, tuple[Any, SourceLoc]],
-        alias: Any, loc: SourceLoc,
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        alias: Any,
+        loc: SourceLoc,
     ) -> Any:
         if name == "input":
             return self._input(args, kwargs, alias, loc)
@@ -465,18 +510,27 @@ class Interpreter:
         layer = LAYERS[name]
         n_in = layer.inputs
         if n_in == 0:  # variadic: concat(a, b, c) or concat([a, b, c])
-            tensors = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) \
+            tensors = (
+                list(args[0])
+                if len(args) == 1 and isinstance(args[0], (list, tuple))
                 else [a for a in args if isinstance(a, Tensor)]
+            )
             rest = [] if len(args) == 1 else [a for a in args if not isinstance(a, Tensor)]
         else:
             tensors, rest = args[:n_in], args[n_in:]
         for t in tensors:
             if not isinstance(t, Tensor):
-                raise self._error(f"{name} expects tensor input(s), got {type_name(t)} {show(t)}",
-                                  loc, f"write x -> {name}(...) or {name}(x, ...)")
+                raise self._error(
+                    f"{name} expects tensor input(s), got {type_name(t)} {show(t)}",
+                    loc,
+                    f"write x -> {name}(...) or {name}(x, ...)",
+                )
         if len(tensors) < max(n_in, 1):
-            raise self._error(f"{name} needs {max(n_in, 1)} tensor input(s), got {len(tensors)}",
-                              loc, f"write x -> {name}(...) or {name}(x, ...)")
+            raise self._error(
+                f"{name} needs {max(n_in, 1)} tensor input(s), got {len(tensors)}",
+                loc,
+                f"write x -> {name}(...) or {name}(x, ...)",
+            )
         bound = self._bind(name, layer.params, rest, kwargs, loc)
         try:
             attrs = layer.attrs(bound)
@@ -494,20 +548,28 @@ class Interpreter:
             if self.inputs_made > 1:
                 raise self._error("--input applies to single-input networks only", loc)
             if len(self.opts.input_shape) != len(shape):
-                raise self._error(f"--input has {len(self.opts.input_shape)} dimensions, "
-                                  f"the network's input() has {len(shape)}", loc)
+                raise self._error(
+                    f"--input has {len(self.opts.input_shape)} dimensions, "
+                    f"the network's input() has {len(shape)}",
+                    loc,
+                )
             shape = self.opts.input_shape
         if not shape or min(shape) < 1:
-            raise self._error(f"input shape must be positive dimensions, got {list(shape)}", loc,
-                              "e.g. input(3, 224, 224) for C, H, W")
+            raise self._error(
+                f"input shape must be positive dimensions, got {list(shape)}",
+                loc,
+                "e.g. input(3, 224, 224) for C, H, W",
+            )
         dtype = kwargs.get("dtype", (self.opts.dtype, loc))[0]
         attrs = {"shape": shape, "batch": self.opts.batch, "dtype": dtype}
-        return self._make("input", Layer(Op.INPUT, functional=True, inputs=0), [], attrs,
-                          alias, loc)
+        return self._make(
+            "input", Layer(Op.INPUT, functional=True, inputs=0), [], attrs, alias, loc
+        )
 
     def _split(self, args: list[Any], kwargs: dict[str, Any], alias: Any, loc: SourceLoc) -> Any:
-        bound = self._bind("split", (("x", REQUIRED), ("parts", REQUIRED), ("axis", 1)),
-                           args, kwargs, loc)
+        bound = self._bind(
+            "split", (("x", REQUIRED), ("parts", REQUIRED), ("axis", 1)), args, kwargs, loc
+        )
         x, parts, axis = bound["x"], bound["parts"], self._int(bound["axis"], loc)
         if not isinstance(x, Tensor):
             raise self._error(f"split expects a tensor, got {type_name(x)}", loc)
@@ -519,26 +581,41 @@ class Interpreter:
         else:
             n = self._int(parts, loc)
             if n < 1 or size % n:
-                raise self._error(f"split: {n} equal parts do not divide {size} (axis {axis} of "
-                                  f"{show(x)})", loc, "give a list of sizes instead")
+                raise self._error(
+                    f"split: {n} equal parts do not divide {size} (axis {axis} of {show(x)})",
+                    loc,
+                    "give a list of sizes instead",
+                )
             sizes = (size // n,) * n
         layer = Layer(Op.SPLIT, functional=True)
         return tuple(
-            self._make("split", layer, [x], {"axis": axis, "sizes": sizes, "index": i},
-                       None if alias is None else f"{alias}_{i}", loc)
+            self._make(
+                "split",
+                layer,
+                [x],
+                {"axis": axis, "sizes": sizes, "index": i},
+                None if alias is None else f"{alias}_{i}",
+                loc,
+            )
             for i in range(len(sizes))
         )
 
     def _make(
-        self, spec_name: str, layer: Layer, inputs: list[Tensor], attrs: dict[str, Any],
-        alias: Any, loc: SourceLoc,
+        self,
+        spec_name: str,
+        layer: Layer,
+        inputs: list[Tensor],
+        attrs: dict[str, Any],
+        alias: Any,
+        loc: SourceLoc,
     ) -> Tensor:
         try:
             out, params = infer_node(layer.op, attrs, [t.type for t in inputs])
         except ShapeError as err:
             msg = str(err)
-            raise self._error(msg if msg.startswith(spec_name) else f"{spec_name}: {msg}",
-                              loc, err.hint) from None
+            raise self._error(
+                msg if msg.startswith(spec_name) else f"{spec_name}: {msg}", loc, err.hint
+            ) from None
         scope = self.stack[-1]
         if alias is not None:
             local = self._local_name(alias, loc)
@@ -551,20 +628,40 @@ class Interpreter:
         training = self.training > 0 or any(t.training_only for t in inputs)
         if len(self.graph.nodes) >= MAX_NODES:
             raise self._error(f"graph exceeds {MAX_NODES:,} nodes", loc)
-        self.graph.add(Node(name, layer.op, tuple(t.node for t in inputs), freeze(attrs), out,
-                            params, loc, training))
+        self.graph.add(
+            Node(
+                name,
+                layer.op,
+                tuple(t.node for t in inputs),
+                freeze(attrs),
+                out,
+                params,
+                loc,
+                training,
+            )
+        )
         return Tensor(name, out, training)
 
     def _call_block(
-        self, blk: Block, args: list[Any], kwargs: dict[str, tuple[Any, SourceLoc]],
-        alias: Any, loc: SourceLoc,
+        self,
+        blk: Block,
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        alias: Any,
+        loc: SourceLoc,
     ) -> Any:
         if blk.defn.network:
-            raise self._error(f"{blk.name!r} is a network; networks cannot be called",
-                              loc, "make the reusable part a block")
+            raise self._error(
+                f"{blk.name!r} is a network; networks cannot be called",
+                loc,
+                "make the reusable part a block",
+            )
         if len(self.frames) > MAX_DEPTH:
-            raise self._error(f"block calls nested deeper than {MAX_DEPTH}", loc,
-                              "is a block calling itself without a base case?")
+            raise self._error(
+                f"block calls nested deeper than {MAX_DEPTH}",
+                loc,
+                "is a block calling itself without a base case?",
+            )
         bound = self._bind_params(blk, args, kwargs, loc)
         scope = self.stack[-1]
         if alias is not None:
@@ -588,8 +685,12 @@ class Interpreter:
         return None
 
     def _bind_params(
-        self, blk: Block, args: list[Any], kwargs: dict[str, tuple[Any, SourceLoc]],
-        loc: SourceLoc, allow_missing: bool = False,
+        self,
+        blk: Block,
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        loc: SourceLoc,
+        allow_missing: bool = False,
     ) -> dict[str, Any]:
         fill = _UNSET if allow_missing else REQUIRED
         params = [(p.name, fill if p.default is None else _UNSET) for p in blk.defn.params]
@@ -607,8 +708,11 @@ class Interpreter:
                 env[p.name] = self.eval(p.default, blk.globals, env)
             else:
                 what = "network" if blk.defn.network else "block"
-                raise self._error(f"{what} {blk.name} is missing argument {p.name!r}", loc,
-                                  f"its parameters are ({', '.join(q.name for q in blk.defn.params)})")
+                raise self._error(
+                    f"{what} {blk.name} is missing argument {p.name!r}",
+                    loc,
+                    f"its parameters are ({', '.join(q.name for q in blk.defn.params)})",
+                )
         return env
 
     # ------------------------------------------------------------------ naming
@@ -627,8 +731,11 @@ class Interpreter:
             raise self._error(f"a layer name must be a name or an integer, got {show(alias)}", loc)
         name = str(alias)
         if not _NAME_RE.match(name):
-            raise self._error(f"invalid layer name {name!r}", loc,
-                              "names use letters, digits and '_'; nest with scope/seq blocks")
+            raise self._error(
+                f"invalid layer name {name!r}",
+                loc,
+                "names use letters, digits and '_'; nest with scope/seq blocks",
+            )
         return name
 
     def _claim(self, scope: _Scope, local: str, loc: SourceLoc, reuse: bool = False) -> None:
@@ -636,8 +743,11 @@ class Interpreter:
             if reuse:
                 return
             where = f"scope {scope.path!r}" if scope.path else "the network"
-            raise self._error(f"layer name {local!r} is already used in {where}", loc,
-                              'give each layer its own name, e.g. as "conv{i}" in a loop')
+            raise self._error(
+                f"layer name {local!r} is already used in {where}",
+                loc,
+                'give each layer its own name, e.g. as "conv{i}" in a loop',
+            )
         scope.names.add(local)
         if local.isdigit():
             scope.counter = max(scope.counter, int(local) + 1)
@@ -667,8 +777,11 @@ class Interpreter:
         repeats = 0
         for i in range(len(self.frames) - 1, -1, -1):
             what, call_loc = self.frames[i]
-            line = f"in {what}" if i == 0 else \
-                f"in {what}, called from {self.frames[i - 1][0]} at {call_loc}"
+            line = (
+                f"in {what}"
+                if i == 0
+                else f"in {what}, called from {self.frames[i - 1][0]} at {call_loc}"
+            )
             if frames and frames[-1] == line:
                 repeats += 1
                 continue

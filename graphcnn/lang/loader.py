@@ -1,4 +1,4 @@
-"""Load spec files: parse, resolve ``import``s (relative to the file, then the zoo) and bind names."""
+"""Load spec files: parse, resolve ``import``s (next to the file, then in the zoo), bind names."""
 
 from __future__ import annotations
 
@@ -31,20 +31,28 @@ class LoadedModule:
         """The network or model to compile: ``name``, or the file's only/last one."""
         if name is None:
             if not self.targets:
-                raise SpecError(f"{self.path} defines no network", SourceLoc(self.path, 1, 1),
-                                "add: network name(...) { x = input(3, 224, 224) ... }")
+                raise SpecError(
+                    f"{self.path} defines no network",
+                    SourceLoc(self.path, 1, 1),
+                    "add: network name(...) { x = input(3, 224, 224) ... }",
+                )
             name = self.targets[-1]
         value = self.globals.get(name)
         if not isinstance(value, (Block, Model)) or (
             isinstance(value, Block) and not value.defn.network
         ):
-            nets = [n for n, v in self.globals.items()
-                    if isinstance(v, Model) or (isinstance(v, Block) and v.defn.network)]
+            nets = [
+                n
+                for n, v in self.globals.items()
+                if isinstance(v, Model) or (isinstance(v, Block) and v.defn.network)
+            ]
             close = difflib.get_close_matches(name, nets, n=3)
             raise SpecError(
-                f"no network or model named {name!r} in {self.path}", None,
-                f"did you mean {', '.join(close)}?" if close else
-                f"available: {', '.join(nets) or 'none'}",
+                f"no network or model named {name!r} in {self.path}",
+                None,
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"available: {', '.join(nets) or 'none'}",
             )
         return value
 
@@ -59,13 +67,14 @@ class _Loader:
         if real in self.cache:
             return self.cache[real]
         if real in self.loading:
-            cycle = " -> ".join(p.name for p in self.loading[self.loading.index(real):] + [real])
+            cycle = " -> ".join(p.name for p in self.loading[self.loading.index(real) :] + [real])
             raise SpecError(f"import cycle: {cycle}", loc)
         try:
             size = real.stat().st_size
             if size > MAX_SPEC_BYTES:
-                raise SpecError(f"{display} is {size:,} bytes; specs are limited to "
-                                f"{MAX_SPEC_BYTES:,}", loc)
+                raise SpecError(
+                    f"{display} is {size:,} bytes; specs are limited to {MAX_SPEC_BYTES:,}", loc
+                )
             text = real.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise SpecError(f"cannot read {display}: {e.__class__.__name__}: {e}", loc) from None
@@ -109,8 +118,9 @@ class _Loader:
             if isinstance(item, ast.ModelDef):
                 net = g.get(item.network)
                 if not isinstance(net, Block) or not net.defn.network:
-                    raise SpecError(f"model {item.name!r}: {item.network!r} is not a network",
-                                    item.loc)
+                    raise SpecError(
+                        f"model {item.name!r}: {item.network!r} is not a network", item.loc
+                    )
                 g[item.name] = Model(item, net, g)
         return module
 
@@ -120,8 +130,11 @@ class _Loader:
             candidate = base / item.path
             if candidate.is_file():
                 return candidate
-        raise SpecError(f"cannot find imported file {item.path!r}", item.loc,
-                        f"imports are looked up next to the importing file, then in {ZOO_DIR}")
+        raise SpecError(
+            f"cannot find imported file {item.path!r}",
+            item.loc,
+            f"imports are looked up next to the importing file, then in {ZOO_DIR}",
+        )
 
 
 def load(path: str | Path, display: str | None = None) -> LoadedModule:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
+import builtins
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -18,15 +18,49 @@ from graphcnn.lang import ast
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
 _TOKEN_NAMES = {
-    "_NL": "end of line", "$END": "end of file", "NAME": "a name", "INT": "an integer",
-    "FLOAT": "a number", "STRING": "a string", "LPAR": "'('", "RPAR": "')'", "LSQB": "'['",
-    "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','", "COLON": "':'",
-    "EQUAL": "'='", "ARROW": "'->'", "SEMICOLON": "';'",
+    "_NL": "end of line",
+    "$END": "end of file",
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "COMMA": "','",
+    "COLON": "':'",
+    "EQUAL": "'='",
+    "ARROW": "'->'",
+    "SEMICOLON": "';'",
 }
 
-_KEYWORDS = {"import", "block", "network", "model", "seq", "scope", "training", "for", "in",
-             "if", "elif", "else", "return", "assert", "pass", "as", "or", "and", "not", "true",
-             "false", "none"}
+_KEYWORDS = {
+    "import",
+    "block",
+    "network",
+    "model",
+    "seq",
+    "scope",
+    "training",
+    "for",
+    "in",
+    "if",
+    "elif",
+    "else",
+    "return",
+    "assert",
+    "pass",
+    "as",
+    "or",
+    "and",
+    "not",
+    "true",
+    "false",
+    "none",
+}
 
 
 class _Newlines:
@@ -43,7 +77,7 @@ class _Newlines:
                     pending = tok
                 continue
             if pending is not None:
-                if not (tok.type in ("ARROW", "ELSE", "ELIF")):
+                if tok.type not in ("ARROW", "ELSE", "ELIF"):
                     yield pending
                 pending = None
             if tok.type in ("LPAR", "LSQB"):
@@ -65,7 +99,8 @@ class _Build(Transformer[Token, Any]):
     def _loc(self, tok: Any) -> SourceLoc:
         if isinstance(tok, Token):
             return SourceLoc(self.file, tok.line or 0, tok.column or 0)
-        return tok.loc  # type: ignore[no-any-return]
+        loc: SourceLoc = tok.loc
+        return loc
 
     # items
     @v_args(inline=True)
@@ -256,16 +291,17 @@ class _Build(Transformer[Token, Any]):
         loc = _loc_of(items[0]) if items else SourceLoc(self.file, 0, 0)
         return ast.ListExpr(items, loc)
 
-    def tuple(self, c: list[Any]) -> ast.ListExpr:
+    def tuple(self, c: builtins.list[Any]) -> ast.ListExpr:
         items = [x for x in c if x is not None]
         return ast.ListExpr(items, _loc_of(items[0]), tuple=True)
 
-    def start(self, c: list[Any]) -> list[Any]:
+    def start(self, c: builtins.list[Any]) -> builtins.list[Any]:
         return c
 
 
 def _loc_of(node: Any) -> SourceLoc:
-    return node.loc  # type: ignore[no-any-return]
+    loc: SourceLoc = node.loc
+    return loc
 
 
 def _split_args(args: list[Any]) -> tuple[list[Any], list[tuple[str, Any, SourceLoc]]]:
@@ -312,8 +348,13 @@ def _parser() -> Lark:
     global _PARSER
     if _PARSER is None:
         _PARSER = Lark(
-            GRAMMAR.read_text(), parser="lalr", lexer="basic", postlex=_Newlines(),
-            transformer=_BUILD, maybe_placeholders=True, cache=_cache_path("module"),
+            GRAMMAR.read_text(),
+            parser="lalr",
+            lexer="basic",
+            postlex=_Newlines(),
+            transformer=_BUILD,
+            maybe_placeholders=True,
+            cache=_cache_path("module"),
         )
     return _PARSER
 
@@ -322,8 +363,13 @@ def _expr_parser() -> Lark:
     global _EXPR_PARSER
     if _EXPR_PARSER is None:
         _EXPR_PARSER = Lark(
-            GRAMMAR.read_text(), parser="lalr", lexer="basic", postlex=_Newlines(),
-            transformer=_BUILD, maybe_placeholders=True, start="expr",
+            GRAMMAR.read_text(),
+            parser="lalr",
+            lexer="basic",
+            postlex=_Newlines(),
+            transformer=_BUILD,
+            maybe_placeholders=True,
+            start="expr",
             cache=_cache_path("expr"),
         )
     return _EXPR_PARSER
@@ -349,11 +395,13 @@ def parse(text: str, file: str = "<spec>") -> ast.Module:
     SOURCES[file] = text
     _BUILD.file = file
     try:
-        items = _parser().parse(text)
+        items = cast("list[ast.Item]", _parser().parse(text))
     except UnexpectedInput as e:
         raise _syntax_error(e, text, file) from None
     except RecursionError:
-        raise SpecError(f"{file}: nesting too deep", hint="split the expression into steps") from None
+        raise SpecError(
+            f"{file}: nesting too deep", hint="split the expression into steps"
+        ) from None
     return ast.Module(file, items)
 
 
@@ -363,7 +411,7 @@ def parse_expr(text: str, loc: SourceLoc | None = None) -> ast.Expr:
     saved = _BUILD.file
     _BUILD.file = file
     try:
-        return _expr_parser().parse(text)  # type: ignore[no-any-return]
+        return cast("ast.Expr", _expr_parser().parse(text))
     except UnexpectedInput as e:
         where = loc or SourceLoc(file, e.line, e.column)
         raise SpecError(f"invalid expression {text!r}", where) from None
@@ -371,8 +419,25 @@ def parse_expr(text: str, loc: SourceLoc | None = None) -> ast.Expr:
         _BUILD.file = saved
 
 
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "POW", "COMP", "IN", "OR",
-              "AND", "IF", "AS", "ARROW", "LSQB", "LPAR", "__ANON_0"}
+_OPERATORS = {
+    "PLUS",
+    "MINUS",
+    "STAR",
+    "SLASH",
+    "DSLASH",
+    "PERCENT",
+    "POW",
+    "COMP",
+    "IN",
+    "OR",
+    "AND",
+    "IF",
+    "AS",
+    "ARROW",
+    "LSQB",
+    "LPAR",
+    "__ANON_0",
+}
 
 
 def _syntax_error(e: UnexpectedInput, text: str, file: str) -> SpecError:
@@ -387,8 +452,10 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> SpecError:
         if len(structural) < len(e.expected):
             expected.append("an operator")
         at_end = tok is None or tok.type == "$END"
-        got = "end of file" if at_end else (
-            "end of line" if tok.type == "_NL" else repr(str(tok))  # type: ignore[union-attr]
+        got = (
+            "end of file"
+            if at_end or tok is None
+            else ("end of line" if tok.type == "_NL" else repr(str(tok)))
         )
         if at_end:
             loc = SourceLoc(file, max(text.count("\n"), 1), 1)
@@ -433,8 +500,17 @@ def _unclosed(text: str, pos: int) -> str | None:
 def _pretty(term: str) -> str:
     if term.isupper() and term.lower() in _KEYWORDS:
         return f"'{term.lower()}'"
-    return {"PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'", "SLASH": "'/'", "COMP": "a comparison",
-            "POW": "'**'", "DSLASH": "'//'", "PERCENT": "'%'", "IN": "'in'"}.get(term, term)
+    return {
+        "PLUS": "'+'",
+        "MINUS": "'-'",
+        "STAR": "'*'",
+        "SLASH": "'/'",
+        "COMP": "a comparison",
+        "POW": "'**'",
+        "DSLASH": "'//'",
+        "PERCENT": "'%'",
+        "IN": "'in'",
+    }.get(term, term)
 
 
 def _char_hint(ch: str) -> str | None:

@@ -77,9 +77,18 @@ def show(v: Any) -> str:
 def type_name(v: Any) -> str:
     if isinstance(v, bool):
         return "bool"
-    for t, name in ((int, "int"), (float, "float"), (str, "string"), (list, "list"),
-                    (tuple, "tuple"), (Tensor, "tensor"), (Block, "block"), (Model, "model"),
-                    (LayerRef, "layer"), (FunctionRef, "function")):
+    for t, name in (
+        (int, "int"),
+        (float, "float"),
+        (str, "string"),
+        (list, "list"),
+        (tuple, "tuple"),
+        (Tensor, "tensor"),
+        (Block, "block"),
+        (Model, "model"),
+        (LayerRef, "layer"),
+        (FunctionRef, "function"),
+    ):
         if isinstance(v, t):
             return name
     return "none" if v is None else type(v).__name__
