@@ -170,15 +170,19 @@ class Profile:
         return sum((r.cost for r in self.layers if r.training_only), Cost())
 
     def at_depth(self, depth: int) -> list[LayerCost]:
-        """Rows aggregated by scope prefix of ``depth`` name components, in first-seen order."""
+        """Rows aggregated by scope prefix of ``depth`` name components, in first-seen order.
+
+        Training-only rows of a scope are aggregated apart from its inference rows (a scope
+        holding both yields two rows of the same name), so inference rows add up to the totals.
+        """
         if depth < 1:
             raise ValueError("depth must be >= 1")
-        groups: dict[str, list[LayerCost]] = {}
+        groups: dict[tuple[str, bool], list[LayerCost]] = {}
         for row in self.layers:
-            key = ".".join(row.name.split(".")[:depth])
-            groups.setdefault(key, []).append(row)
-        out = []
-        for key, rows in groups.items():
+            group = (".".join(row.name.split(".")[:depth]), row.training_only)
+            groups.setdefault(group, []).append(row)
+        out: list[LayerCost] = []
+        for (key, _training), rows in groups.items():
             if len(rows) == 1 and rows[0].name == key:
                 out.append(rows[0])
                 continue

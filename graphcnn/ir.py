@@ -241,7 +241,7 @@ class Graph:
 
     def verify(self) -> None:
         """Check the invariants in O(nodes + edges); raise :class:`IRError` on the first failure."""
-        from graphcnn.shapes import infer_node
+        from graphcnn.shapes import ShapeError, infer_node
 
         seen: dict[str, Node] = {}
         for node in self.nodes.values():
@@ -258,7 +258,12 @@ class Graph:
                     )
             if node.op is Op.INPUT and node.inputs:
                 raise IRError(f"{node.name}: input node has inputs", node.name, node.loc)
-            expected, params = infer_node(node.op, node.attrs, [seen[i].type for i in node.inputs])
+            try:
+                expected, params = infer_node(
+                    node.op, node.attrs, [seen[i].type for i in node.inputs]
+                )
+            except ShapeError as e:
+                raise IRError(f"{node.name}: {e}", node.name, node.loc) from None
             if expected != node.type:
                 raise IRError(
                     f"{node.name}: stored type {node.type} but {node.op} infers {expected}",

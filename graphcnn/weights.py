@@ -1,7 +1,7 @@
-"""Weights: numpy arrays keyed by ``node.param`` names (``layer1.0.conv1.weight``), no torch needed.
+"""Weights: numpy arrays keyed by ``node.param`` names (``layer1.0.conv1.weight``); no torch.
 
 - :func:`init_weights` initialises a graph deterministically from a seed with each layer's
-Keys are ``node.param`` names (``layer1.0.conv1.weight``); no torch is needed to hold them.
+  standard PyTorch scheme (the `reset_parameters` of nn.Conv2d, nn.Linear, nn.BatchNorm2d).
 - :func:`save_safetensors` / :func:`load_safetensors` store them (atomically) in safetensors.
 - :func:`load_checkpoint` reads a PyTorch ``.pt``/``.pth`` state dict (torch imported lazily)
   or a ``.safetensors`` file, and :func:`check_weights` lists every missing, unexpected or

@@ -28,8 +28,9 @@ def torchvision_meta() -> dict[str, dict[str, float]]:
         for row in csv.reader((line for line in f if not line.startswith("#")), delimiter="\t"):
             file, enum = row[0], row[1]
             name = enum.lower().removesuffix("_weights").removesuffix("_quantizedweights")
-            entry = table.setdefault(name, {"params": 0, "gmacs": float(row[4]),
-                                            "crop": int(row[7])})
+            entry = table.setdefault(
+                name, {"params": 0, "gmacs": float(row[4]), "crop": int(row[7])}
+            )
             if not entry["params"] and row[3]:
                 entry["params"] = int(row[3])
             if file.startswith("quantization/"):

@@ -33,7 +33,11 @@ def test_list_json_covers_the_zoo() -> None:
     data = json.loads(run("list", "--json"))
     rows = {r["name"]: r for r in data["models"]}
     assert set(rows) == set(zoo.names())
-    assert rows["resnet50"]["params"] == 25_557_032 and rows["inception_v3"]["input"] == [3, 299, 299]
+    assert rows["resnet50"]["params"] == 25_557_032 and rows["inception_v3"]["input"] == [
+        3,
+        299,
+        299,
+    ]
 
 
 def test_list_table() -> None:
@@ -58,8 +62,11 @@ network b(c) { x = input(3, 8, 8) -> conv(c, 3)
 model a8 = a(c: 8)
 """)
     out = json.loads(run("check", str(spec), "--json"))
-    assert [(r["network"], r["ok"]) for r in out["results"]] == [("a", True), ("b", None),
-                                                                   ("a8", True)]
+    assert [(r["network"], r["ok"]) for r in out["results"]] == [
+        ("a", True),
+        ("b", None),
+        ("a8", True),
+    ]
 
 
 def test_profile_json_is_one_object_with_the_documented_keys() -> None:
@@ -67,7 +74,9 @@ def test_profile_json_is_one_object_with_the_documented_keys() -> None:
     assert set(data) >= {"model", "input", "convention", "totals", "layers", "training_only"}
     assert data["model"] == "resnet50" and data["input"] == [3, 224, 224]
     assert data["totals"] == {
-        "params": 25_557_032, "macs": 4_089_184_256, "flops": data["totals"]["flops"],
+        "params": 25_557_032,
+        "macs": 4_089_184_256,
+        "flops": data["totals"]["flops"],
         "activation_bytes": data["totals"]["activation_bytes"],
         "weight_bytes": data["totals"]["weight_bytes"],
     }
@@ -98,16 +107,30 @@ def test_training_only_parts_are_reported_beside_the_totals() -> None:
 
 
 def test_profile_set_input_batch_and_network(tmp_path: Path) -> None:
-    data = json.loads(run("profile", "resnet18", "--json", "--set", "classes=10",
-                          "--input", "3x32x32", "--batch", "8"))
+    data = json.loads(
+        run(
+            "profile",
+            "resnet18",
+            "--json",
+            "--set",
+            "classes=10",
+            "--input",
+            "3x32x32",
+            "--batch",
+            "8",
+        )
+    )
     assert data["input"] == [3, 32, 32] and data["layers"][-1]["output"] == [10]
-    one = json.loads(run("profile", "resnet18", "--json", "--set", "classes=10",
-                         "--input", "3x32x32"))
+    one = json.loads(
+        run("profile", "resnet18", "--json", "--set", "classes=10", "--input", "3x32x32")
+    )
     assert data["totals"]["macs"] == 8 * one["totals"]["macs"]
     assert data["totals"]["params"] == one["totals"]["params"]
     spec = tmp_path / "n.gcnn"
-    spec.write_text("network tiny(w = 2) { x = input(1, 4, 4) -> conv(w, 3)\n return x }\n"
-                    "network other() { x = input(1, 4, 4)\n return x }")
+    spec.write_text(
+        "network tiny(w = 2) { x = input(1, 4, 4) -> conv(w, 3)\n return x }\n"
+        "network other() { x = input(1, 4, 4)\n return x }"
+    )
     data = json.loads(run("profile", str(spec), "-n", "tiny", "--set", "w=3", "--json"))
     assert data["totals"]["params"] == 3 * 9 + 3
 
@@ -119,7 +142,12 @@ def test_profile_table_prints_totals_and_convention() -> None:
 
 def test_installed_console_script_runs() -> None:
     exe = Path(sys.executable).with_name("graphcnn")
-    proc = subprocess.run([str(exe), "profile", "lenet5", "--json"], capture_output=True,
-                          text=True, cwd=REPO, check=False)
+    proc = subprocess.run(
+        [str(exe), "profile", "lenet5", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["totals"]["params"] == 61_706

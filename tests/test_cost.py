@@ -300,13 +300,43 @@ def test_deep_enough_depth_gives_the_layers_back(net: Graph) -> None:
         p.at_depth(0)
 
 
-def test_depth_in_a_zoo_model() -> None:
-    p = profile(graphcnn.compile("resnet18"))
-    assert p.totals.params == 11_689_512
-    top = [(r.name, r.op) for r in p.at_depth(1)]
-    assert top[4:8] == [("layer1", "seq"), ("layer2", "seq"), ("layer3", "seq"), ("layer4", "seq")]
-    second = {r.name: r.op for r in p.at_depth(2)}
-    assert second["layer2.0"] == "basic" and second["layer2.1"] == "basic"
+NESTED = """
+block basic(x, c) {
+  y = x -> conv(c, 3, pad: 1, bias: false) as conv1 -> bn as bn1 -> relu
+  return relu(y + x)
+}
+
+network nested() {
+  x = input(4, 8, 8)
+  seq layer1 {
+    x = basic(x, 4)
+    x = basic(x, 4)
+  }
+  seq layer2 { x = basic(x, 4) }
+  return x -> global_avgpool -> flatten -> linear(3) as fc
+}
+"""
+
+
+def test_depth_walks_nested_scopes_like_a_resnet() -> None:
+    """``layer1`` (a seq scope) holds ``layer1.0`` and ``layer1.1`` (block scopes)."""
+    p = profile(graphcnn.compile_text(NESTED))
+    assert [(r.name, r.op) for r in p.at_depth(1)] == [
+        ("layer1", "seq"),
+        ("layer2", "seq"),
+        ("global_avgpool", "global_avg_pool"),
+        ("flatten", "flatten"),
+        ("fc", "linear"),
+    ]
+    assert [(r.name, r.op) for r in p.at_depth(2)][:3] == [
+        ("layer1.0", "basic"),
+        ("layer1.1", "basic"),
+        ("layer2.0", "basic"),
+    ]
+    block = Cost(params=4 * 36 + 8, macs=64 * 4 * 36, flops=2 * 64 * 144 + 2 * 256 + 3 * 256)
+    assert _compute_only(p.at_depth(1)[0].cost) == _compute_only(block + block)
+    assert _compute_only(p.at_depth(2)[2].cost) == _compute_only(block)
+    assert p.at_depth(3) == p.layers
     for depth in (1, 2, 3):
         assert sum((r.cost for r in p.at_depth(depth)), Cost()) == p.totals
 
@@ -324,15 +354,21 @@ network net() {
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Profile.at_depth folds training-only rows into a scope that also holds inference "
-    "rows; the aggregated row is marked inference, so depth rows overstate the inference cost",
-)
 def test_depth_rows_keep_a_training_head_inside_a_scope_apart() -> None:
+    """A scope holding inference and training-only nodes gives two rows of the same name."""
     p = profile(graphcnn.compile_text(MIXED))
     rows = p.at_depth(1)
+    assert [(r.name, r.training_only) for r in rows] == [
+        ("body", False),
+        ("body", True),
+        ("global_avgpool", False),
+        ("flatten", False),
+        ("fc", False),
+    ]
+    # the aux head: global pool over [4, 8, 8], then linear 4 -> 2
+    assert _compute_only(rows[1].cost) == (4 * 2 + 2, 4 * 2, 256 + 2 * 8 + 2)
     assert sum((r.cost for r in rows if not r.training_only), Cost()) == p.totals
+    assert sum((r.cost for r in rows if r.training_only), Cost()) == p.training_only
 
 
 # --------------------------------------------------------------------------- to_json

@@ -21,6 +21,7 @@ def where(err: graphcnn.SpecError) -> tuple[int, int]:
 
 # ---- syntax -----------------------------------------------------------------------------------
 
+
 def test_unexpected_token_points_at_it_with_expected_tokens() -> None:
     err = spec_error("network n() {\n  x = input(3, 8, 8) -> conv(4, 3, stride = 2)\n  return x\n}")
     assert where(err) == (2, 43)
@@ -48,6 +49,7 @@ def test_keyword_as_name() -> None:
 
 # ---- names and arguments ----------------------------------------------------------------------
 
+
 def test_unknown_layer_suggests_the_nearest() -> None:
     err = spec_error("network n() {\n  x = input(3, 8, 8) -> cnov(4, 3)\n  return x\n}")
     assert err.message == "unknown name 'cnov'" and err.hint == "did you mean conv?"
@@ -55,7 +57,9 @@ def test_unknown_layer_suggests_the_nearest() -> None:
 
 
 def test_unknown_variable_suggests_the_nearest() -> None:
-    err = spec_error("network n(width = 4) {\n  x = input(3, 8, 8) -> conv(widht, 3)\n  return x\n}")
+    err = spec_error(
+        "network n(width = 4) {\n  x = input(3, 8, 8) -> conv(widht, 3)\n  return x\n}"
+    )
     assert "unknown name 'widht'" in err.message and "width" in (err.hint or "")
 
 
@@ -66,7 +70,9 @@ def test_unknown_keyword_argument() -> None:
 
 
 def test_wrong_argument_count() -> None:
-    err = spec_error("network n() {\n  x = input(3, 8, 8) -> conv(4, 3, 1, 1, 1, 1, true, 9)\n  return x\n}")
+    err = spec_error(
+        "network n() {\n  x = input(3, 8, 8) -> conv(4, 3, 1, 1, 1, 1, true, 9)\n  return x\n}"
+    )
     assert "at most 7 positional" in err.message and "(out, k, stride" in (err.hint or "")
     err = spec_error("network n() {\n  x = input(3, 8, 8) -> conv(4)\n  return x\n}")
     assert "missing argument 'k'" in err.message
@@ -79,8 +85,7 @@ network n() {
   return b(x, 10)
 }""")
     assert "groups=5 does not divide the input channels (4)" in err.message
-    assert err.stack == ("in block b, called from network n at <spec>:4:10",
-                         "in network n")
+    assert err.stack == ("in block b, called from network n at <spec>:4:10", "in network n")
     err = spec_error("block b(x, c) { return x }\nnetwork n() { x = input(1, 1, 1)\n return b(x) }")
     assert "block b is missing argument 'c'" in err.message
 
@@ -110,6 +115,7 @@ def test_duplicate_layer_names() -> None:
 
 
 # ---- values and shapes ------------------------------------------------------------------------
+
 
 def test_non_integral_channel_count() -> None:
     err = spec_error("network n() {\n  x = input(3, 8, 8) -> conv(32 * 0.75 / 2, 3)\n  return x\n}")
@@ -158,22 +164,31 @@ def test_shape_mismatch_in_concat() -> None:
 
 
 def test_tensor_arithmetic_and_truth_errors() -> None:
-    assert "tensors support +" in (spec_error(
-        "network n() { x = input(1, 2, 2)\n return x + 1 }").hint or "")
-    assert "no truth value" in spec_error(
-        "network n() { x = input(1, 2, 2)\n if x { pass }\n return x }").message
+    assert "tensors support +" in (
+        spec_error("network n() { x = input(1, 2, 2)\n return x + 1 }").hint or ""
+    )
+    assert (
+        "no truth value"
+        in spec_error("network n() { x = input(1, 2, 2)\n if x { pass }\n return x }").message
+    )
 
 
 # ---- runaway specs fail fast ------------------------------------------------------------------
 
-@pytest.mark.parametrize("body,message", [
-    ("for i in range(1000000000) { x = x -> relu }", "range of 1,000,000,000 elements"),
-    ("for i in range(1000) { for j in range(1000) { for k in range(10) { y = 1 } } }",
-     "more than 1,000,000 steps"),
-    ("y = 2 ** 100000", "exceeds 1e+18"),
-    ("y = [0] * 1000000000", "more than 1,000,000 items"),
-    ("x = x -> conv(100000, 3, pad: 1)", "too large"),
-])
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        ("for i in range(1000000000) { x = x -> relu }", "range of 1,000,000,000 elements"),
+        (
+            "for i in range(1000) { for j in range(1000) { for k in range(10) { y = 1 } } }",
+            "more than 1,000,000 steps",
+        ),
+        ("y = 2 ** 100000", "exceeds 1e+18"),
+        ("y = [0] * 1000000000", "more than 1,000,000 items"),
+        ("x = x -> conv(100000, 3, pad: 1)", "too large"),
+    ],
+)
 def test_runaway_specs_fail_fast(body: str, message: str) -> None:
     start = time.perf_counter()
     err = spec_error(f"network n() {{\n  x = input(3, 4096, 4096)\n  {body}\n  return x\n}}")
@@ -204,19 +219,26 @@ def test_missing_import_and_structure_errors(tmp_path: Path) -> None:
     assert "cannot find imported file" in spec_error('import "nope.gcnn"\n').message
     assert "does not return" in spec_error("network n() { x = input(1, 1, 1) }").message
     assert "returns int 1, not a tensor" in spec_error("network n() { return 1 }").message
-    assert "belongs in the network body" in spec_error(
-        "block b(x) { return input(1, 1, 1) }\nnetwork n() { x = input(1, 1, 1)\n return b(x) }"
-    ).message
+    assert (
+        "belongs in the network body"
+        in spec_error(
+            "block b(x) { return input(1, 1, 1) }\nnetwork n() { x = input(1, 1, 1)\n return b(x) }"
+        ).message
+    )
 
 
 # ---- the CLI: one message, exit code 2, no traceback ------------------------------------------
 
-@pytest.mark.parametrize("spec", [
-    "network n() {\n  x = input(3, 8, 8) -> conv(4, 3, stride = 2)\n  return x\n}",
-    "network n() {\n  x = input(3, 8, 8) -> cnov(4, 3)\n  return x\n}",
-    "block f(x) { return f(x) }\nnetwork n() { x = input(1, 1, 1)\n return f(x) }",
-    "network n() {\n  for i in range(1000000000) { pass }\n}",
-])
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "network n() {\n  x = input(3, 8, 8) -> conv(4, 3, stride = 2)\n  return x\n}",
+        "network n() {\n  x = input(3, 8, 8) -> cnov(4, 3)\n  return x\n}",
+        "block f(x) { return f(x) }\nnetwork n() { x = input(1, 1, 1)\n return f(x) }",
+        "network n() {\n  for i in range(1000000000) { pass }\n}",
+    ],
+)
 def test_cli_reports_spec_errors_with_exit_code_2(tmp_path: Path, spec: str) -> None:
     path = tmp_path / "bad.gcnn"
     path.write_text(spec)
@@ -228,7 +250,31 @@ def test_cli_reports_spec_errors_with_exit_code_2(tmp_path: Path, spec: str) -> 
 
 
 def test_cli_bad_options_exit_2() -> None:
-    for args in (["profile", "resnet18", "--input", "3x0x4"], ["profile", "resnet18", "--set", "x"],
-                 ["profile", "no_such_model"], ["check", "/no/such/file.gcnn"]):
+    for args in (
+        ["profile", "resnet18", "--input", "3x0x4"],
+        ["profile", "resnet18", "--set", "x"],
+        ["profile", "no_such_model"],
+        ["check", "/no/such/file.gcnn"],
+    ):
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 2 and "Traceback" not in result.output, args
+
+
+def test_a_parameter_hiding_a_builtin_layer_is_explained() -> None:
+    err = spec_error(
+        "network n(dropout = 0.2) {\n  x = input(1, 2, 2) -> dropout(0.5)\n  return x\n}"
+    )
+    assert "'dropout' is a float 0.2, not a layer" in err.message
+    assert "hides the built-in dropout" in (err.hint or "")
+
+
+def test_definitions_may_not_repeat() -> None:
+    err = spec_error("block q(x) { return x }\nblock q(x) { return x }\n")
+    assert err.message == "'q' is defined twice in <spec>" and "<spec>:1:7" in (err.hint or "")
+
+
+def test_inline_blocks_cannot_be_named() -> None:
+    err = spec_error(
+        "inline block f(x) { return x }\nnetwork n() { x = input(1, 1, 1)\n return f(x) as g }"
+    )
+    assert "opens no scope" in err.message

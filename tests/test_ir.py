@@ -15,7 +15,6 @@ import pytest
 
 import graphcnn
 from graphcnn.ir import Graph, IRError, Node, Op, ParamDecl, TensorType, freeze
-from graphcnn.shapes import ShapeError
 
 SPEC = """
 network net() {
@@ -70,7 +69,7 @@ def broken(graph: Graph) -> IRError:
 def test_compiled_graph_is_in_topological_order_and_verifies(g: Graph) -> None:
     assert [n.name for n in g] == ORDER
     assert [n.name for n in g if n.training_only] == TRAINING
-    assert g.outputs == [("output0", "fc"), ("output1", "aux_fc")]
+    assert g.outputs == [("out", "fc"), ("aux", "aux_fc")]  # named after the returned variables
     assert [n.name for n in g.inputs] == ["input"]
     g.verify()
 
@@ -139,7 +138,7 @@ def test_copy_is_independent(g: Graph) -> None:
 def test_inference_drops_training_only_nodes_and_outputs(g: Graph) -> None:
     inf = g.inference()
     assert [n.name for n in inf] == [n for n in ORDER if n not in TRAINING]
-    assert inf.outputs == [("output0", "fc")]
+    assert inf.outputs == [o for o in g.outputs if o[1] == "fc"]
     assert inf.scopes == g.scopes
     inf.verify()
     assert len(g) == len(ORDER), "the training graph is unchanged"
@@ -210,16 +209,17 @@ def test_verify_output_of_a_missing_node(g: Graph) -> None:
     assert str(broken(g)) == "output 'extra' refers to missing node %gone"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ShapeError,
-    reason="BUG: Graph.verify lets the shape rule's ShapeError escape (no node name, no location) "
-    "instead of raising IRError naming the node whose attributes no longer type-check",
-)
 def test_verify_reports_a_node_whose_rule_fails_as_an_ir_error(g: Graph) -> None:
+    """A shape rule's ShapeError becomes an IRError naming the node and its location."""
     conv = g["conv"]
     err = broken(with_node(g, conv.replace(attrs={**conv.attrs, "groups": 3})))
-    assert err.node == "conv"
+    assert (err.node, err.loc) == ("conv", conv.loc)
+    assert str(err).startswith("conv: ") and "groups=3 does not divide" in str(err)
+
+
+def test_verify_reports_a_wrong_input_count_as_an_ir_error(g: Graph) -> None:
+    err = broken(with_node(g, g["fc"].replace(inputs=("flatten", "flatten"))))
+    assert err.node == "fc" and "takes 1 input(s), got 2" in str(err)
 
 
 # --------------------------------------------------------------------------- views
@@ -229,7 +229,7 @@ def test_dump_shows_every_node_with_type_params_and_location(g: Graph) -> None:
     text = g.dump()
     lines = text.splitlines()
     assert lines[0] == "graph net {" and lines[-1] == "}"
-    assert lines[-2] == "  return output0=%fc, output1=%aux_fc"
+    assert lines[-2] == "  return out=%fc, aux=%aux_fc"
     for node, line in zip(g, lines[1:-2], strict=True):
         assert line.startswith(f"  %{node.name}: {node.type} = {node.op}(")
         assert node.loc is not None and line.endswith(

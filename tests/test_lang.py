@@ -56,8 +56,16 @@ network net() {
   }
   return x -> flatten -> linear(10) as fc
 }""")
-    assert names(g) == ["input", "features.0", "features.1", "features.2", "features.add",
-                        "features.3", "flatten", "fc"]
+    assert names(g) == [
+        "input",
+        "features.0",
+        "features.1",
+        "features.2",
+        "features.add",
+        "features.3",
+        "flatten",
+        "fc",
+    ]
     assert g.scopes["features"] == "seq"
 
 
@@ -74,8 +82,17 @@ network net() {
   return x
 }""")
     assert names(g) == [
-        "input", "stem.conv", "stem.relu", "unit.conv", "unit.relu", "unit_1.conv", "unit_1.relu",
-        "layer1.0.conv", "layer1.0.relu", "layer1.1.0", "layer1.1.1",
+        "input",
+        "stem.conv",
+        "stem.relu",
+        "unit.conv",
+        "unit.relu",
+        "unit_1.conv",
+        "unit_1.relu",
+        "layer1.0.conv",
+        "layer1.0.relu",
+        "layer1.1.0",
+        "layer1.1.1",
     ]
     assert g.scopes["stem"] == "unit" and g.scopes["layer1.1"] == "pair"
 
@@ -94,7 +111,7 @@ def test_interpolated_names_loops_with_index_and_conditionals() -> None:
     g = compile_text("""
 network net(widths = [4, 8, 16]) {
   x = input(3, 32, 32)
-  for i, w in widths {
+  for i, w in enumerate(widths) {
     stride = 2 if i > 0 else 1
     x = x -> conv(w, 3, stride: stride, pad: 1) as "conv{i + 1}"
     if w >= 16 { x = x -> relu6 } elif w == 8 { x = x -> relu } else { x = x -> sigmoid }
@@ -124,10 +141,7 @@ def test_lists_tuples_indexing_slicing_and_unpacking() -> None:
 cfg = [(16, 1), (24, 2), (32, 2)]
 network net() {
   x = input(3, 32, 32)
-  for i, item in cfg[1:] {     # Go-style: index and item
-    c, s = item
-    x = x -> conv(c, 3, stride: s, pad: 1)
-  }
+  for c, s in cfg[1:] { x = x -> conv(c, 3, stride: s, pad: 1) }   # unpacks each tuple
   a, b = split(x, 2)
   k = (3, 5)
   return concat(a -> conv(8, k[0], pad: 1), b -> conv(8, k[-1], pad: 2))
@@ -186,7 +200,7 @@ network net() {
   return y, aux
 }""")
     assert g["aux_fc"].training_only and not g["fc"].training_only
-    assert [o for o, _ in g.outputs] == ["output0", "output1"]
+    assert [o for o, _ in g.outputs] == ["y", "aux"]  # named after the returned variables
     p = graphcnn.profile(g)
     assert p.training_only.params == 4 * 10 + 10
     assert p.totals.params == (3 * 9 * 4 + 4) + (4 * 10 + 10)  # stem + fc; aux_fc apart
@@ -212,7 +226,9 @@ model wide = plain(width: 32, classes: 100)
 
 
 def test_imports_resolve_next_to_the_file_then_in_the_zoo(tmp_path: Path) -> None:
-    (tmp_path / "lib.gcnn").write_text("block cbr(x, c) { return x -> conv(c, 3, pad: 1) -> relu }\n")
+    (tmp_path / "lib.gcnn").write_text(
+        "block cbr(x, c) { return x -> conv(c, 3, pad: 1) -> relu }\n"
+    )
     (tmp_path / "net.gcnn").write_text("""
 import "lib.gcnn"
 import "common.gcnn"   # from the zoo: squeeze_excite
@@ -229,14 +245,27 @@ def test_ops_cover_the_seed_architectures() -> None:
 network net() {
   x = input(3, 32, 32)
   x = x -> conv(12, 3, pad: 2, dilation: 2, groups: 3) -> lrn(5) -> tanh -> silu -> gelu
-  x = x -> maxpool(3, stride: 2, ceil: true) -> avgpool(3, stride: 1, pad: 1, count_include_pad: false)
+  x = x -> maxpool(3, stride: 2, ceil: true)
+        -> avgpool(3, stride: 1, pad: 1, count_include_pad: false)
   x = channel_shuffle(x, 3) -> dropout(0.2) -> drop_path(0.1) -> identity
   x = x -> adaptive_avgpool((2, 2)) -> reshape([12, 4]) -> flatten -> linear(10) -> softmax
   return x
 }""")
-    assert {n.op for n in g} >= {Op.LRN, Op.TANH, Op.SILU, Op.GELU, Op.MAX_POOL, Op.AVG_POOL,
-                                 Op.CHANNEL_SHUFFLE, Op.DROPOUT, Op.DROP_PATH, Op.IDENTITY,
-                                 Op.ADAPTIVE_AVG_POOL, Op.RESHAPE, Op.SOFTMAX}
+    assert {n.op for n in g} >= {
+        Op.LRN,
+        Op.TANH,
+        Op.SILU,
+        Op.GELU,
+        Op.MAX_POOL,
+        Op.AVG_POOL,
+        Op.CHANNEL_SHUFFLE,
+        Op.DROPOUT,
+        Op.DROP_PATH,
+        Op.IDENTITY,
+        Op.ADAPTIVE_AVG_POOL,
+        Op.RESHAPE,
+        Op.SOFTMAX,
+    }
     assert out_shape(g) == (10,)
     g.verify()
 
@@ -244,15 +273,78 @@ network net() {
 def test_no_host_language_code_can_run() -> None:
     from conftest import spec_error
 
-    for expr in ('__import__("os")', "open(\"/etc/passwd\")", "eval(\"1\")", "exec"):
+    for expr in ('__import__("os")', 'open("/etc/passwd")', 'eval("1")', "exec"):
         err = spec_error(f"network n() {{ y = {expr}\n x = input(1, 1, 1)\n return x }}")
         assert "unknown name" in err.message
 
 
-@pytest.mark.parametrize("literal,value", [("1_000", 1000), ("1e-3", 1e-3), (".5", 0.5),
-                                           ('"a\\"b"', 'a"b'), ("true", True), ("none", None)])
+@pytest.mark.parametrize(
+    "literal,value",
+    [
+        ("1_000", 1000),
+        ("1e-3", 1e-3),
+        (".5", 0.5),
+        ('"a\\"b"', 'a"b'),
+        ("true", True),
+        ("none", None),
+    ],
+)
 def test_literals(literal: str, value: object) -> None:
     from graphcnn.lang.interp import Interpreter
     from graphcnn.lang.parser import parse_expr
 
     assert Interpreter().eval(parse_expr(literal), {}) == value
+
+
+def test_for_unpacks_items_and_enumerate_gives_the_index() -> None:
+    g = compile_text("""
+network net() {
+  x = input(3, 8, 8)
+  for i, c in enumerate([4, 8]) { x = x -> conv(c, 1) as "conv{i}" }
+  for c, k in [(4, 1), (2, 3)] { x = x -> conv(c, k, pad: k // 2) }
+  return x
+}""")
+    assert [n.attrs["out_channels"] for n in g if n.op is Op.CONV2D] == [4, 8, 4, 2]
+    assert names(g)[1:3] == ["conv0", "conv1"]
+
+
+def test_for_unpacking_mismatch_suggests_enumerate() -> None:
+    from conftest import spec_error
+
+    err = spec_error(
+        "network n() {\n  x = input(1, 2, 2)\n  for i, c in [4, 8] { pass }\n  return x\n}"
+    )
+    assert "cannot unpack int 4" in err.message and "enumerate" in (err.hint or "")
+
+
+def test_inline_blocks_name_layers_as_if_written_at_the_call_site() -> None:
+    g = compile_text("""
+inline block conv_bn(x, c) { return x -> conv(c, 1, bias: false) -> bn }
+network net() {
+  x = input(3, 8, 8)
+  seq branch { x = x -> conv_bn(4) -> relu -> conv_bn(8) }
+  return x
+}""")
+    assert names(g)[1:] == [f"branch.{i}" for i in range(5)]
+    assert "branch" in g.scopes and "branch.0" not in g.scopes
+
+
+def test_as_may_start_a_continuation_line() -> None:
+    g = compile_text(
+        "network n() {\n  x = input(1, 2, 2) -> conv(4, 1, bias: false)\n"
+        "      as first\n  return x\n}"
+    )
+    assert names(g) == ["input", "first"]
+
+
+def test_model_may_share_its_networks_name() -> None:
+    g = compile_text(
+        """
+network a(n = 1) { x = input(1, 4, 4) -> conv(n, 1) as c
+  return x }
+model a = a()
+model b = a(n: 2)
+""",
+        network="b",
+    )
+    assert g["c"].type.shape[1] == 2

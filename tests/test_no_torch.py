@@ -26,17 +26,21 @@ def test_profiling_every_zoo_model_never_imports_torch() -> None:
         assert not heavy, heavy
         print(len(zoo.names()))
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) >= 46
 
 
 def test_import_graphcnn_is_light() -> None:
-    code = ("import sys, graphcnn, graphcnn.passes, graphcnn.backends; "
-            "print(sorted(m for m in ('torch', 'numpy', 'networkx', 'rich', 'lark') "
-            "if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, check=False)
+    code = (
+        "import sys, graphcnn, graphcnn.passes, graphcnn.backends; "
+        "print(sorted(m for m in ('torch', 'numpy', 'networkx', 'rich', 'lark') "
+        "if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"

@@ -11,16 +11,26 @@ from conftest import REPO
 
 @pytest.mark.parametrize("pkg", ["passes", "backends"])
 def test_bare_import_is_refused(pkg: str) -> None:
-    proc = subprocess.run([sys.executable, "-c", f"import {pkg}"], capture_output=True,
-                          text=True, cwd=REPO, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {pkg}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
     assert proc.returncode != 0
     assert f"must be imported as 'graphcnn.{pkg}'" in proc.stderr
 
 
 @pytest.mark.parametrize("pkg", ["graphcnn.passes", "graphcnn.backends"])
 def test_namespaced_import_works(pkg: str) -> None:
-    proc = subprocess.run([sys.executable, "-c", f"import {pkg}; print({pkg}.__file__)"],
-                          capture_output=True, text=True, cwd="/", check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import {pkg}; print({pkg}.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd="/",
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("__init__.py")
 

@@ -83,12 +83,16 @@ def test_matches_torchvision_published_numbers(name: str) -> None:
 def test_layer_names_and_shapes_equal_torchvision_state_dict(name: str) -> None:
     torch = pytest.importorskip("torch")
     tvm = pytest.importorskip("torchvision.models")
-    kwargs = {"aux_logits": True, "init_weights": False} if name in ("googlenet", "inception_v3") \
-        else {}
+    kwargs = (
+        {"aux_logits": True, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    )
     with torch.device("meta"):  # shapes only: no memory, no initialisation
         model = tvm.get_model(name, weights=None, **kwargs)
-    theirs = {k: tuple(v.shape) for k, v in model.state_dict().items()
-              if not k.endswith("num_batches_tracked")}
+    theirs = {
+        k: tuple(v.shape)
+        for k, v in model.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
     g, _ = compiled(name)
     ours = {f"{n.name}.{p.name}": p.shape for n in g for p in n.params}
     assert sorted(set(ours) ^ set(theirs)) == []
@@ -105,7 +109,9 @@ def test_matches_the_paper_reference_implementation(name: str) -> None:
     assert p.input == tuple(ref["input"])
     assert (p.totals.params, p.totals.macs) == (ref["params"], ref["macs"])
     assert (p.training_only.params, p.training_only.macs) == (
-        ref["training_only_params"], ref["training_only_macs"])
+        ref["training_only_params"],
+        ref["training_only_macs"],
+    )
 
 
 def test_families_are_one_spec_each_and_concise() -> None:
@@ -119,8 +125,11 @@ def test_families_are_one_spec_each_and_concise() -> None:
 
 
 def _code_lines(path: Path) -> int:
-    return sum(1 for line in path.read_text().splitlines()
-               if line.strip() and not line.strip().startswith("#"))
+    return sum(
+        1
+        for line in path.read_text().splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    )
 
 
 def test_googlenet_depth_one_rows_are_its_top_level_modules() -> None:

@@ -137,8 +137,9 @@ class ExprStmt:
 
 @dataclass(slots=True)
 class For:
-    index: str | None
-    var: str
+    """``for a in xs`` binds each item; ``for a, b in xs`` unpacks each item (Python semantics)."""
+
+    targets: list[str]
     iterable: Expr
     body: list[Stmt]
     loc: SourceLoc
@@ -203,6 +204,8 @@ class BlockDef:
     loc: SourceLoc
     seq: bool = False
     network: bool = False
+    inline: bool = False
+    """An inline block opens no scope: its layers are named as if written at the call site."""
 
 
 @dataclass(slots=True)

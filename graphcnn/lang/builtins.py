@@ -276,6 +276,10 @@ def _sum(v: Any) -> Any:
     return sum(items)
 
 
+def _enumerate(v: Any, start: Any = 0) -> list[tuple[int, Any]]:
+    return list(enumerate(_seq(v, "enumerate argument"), _int(start, "start")))
+
+
 def _zip(*lists: Any) -> list[tuple[Any, ...]]:
     return list(zip(*(_seq(v, "zip argument") for v in lists), strict=False))
 
@@ -291,6 +295,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "max": _minmax(max, "max"),
     "sum": _sum,
     "zip": _zip,
+    "enumerate": _enumerate,
     "round": _round,
     "ceil": lambda v: math.ceil(_float(v, "ceil argument")),
     "floor": lambda v: math.floor(_float(v, "floor argument")),

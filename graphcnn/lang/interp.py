@@ -46,8 +46,9 @@ _UNSET = object()
 
 
 class _Return(Exception):
-    def __init__(self, value: Any):
+    def __init__(self, value: Any, names: list[str | None]):
         self.value = value
+        self.names = names
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Interpreter:
                 "end the network with 'return x'",
             )
         except _Return as r:
-            self._set_outputs(r.value, net.defn)
+            self._set_outputs(r.value, net.defn, r.names)
         finally:
             self.frames.pop()
         if self.inputs_made == 0:
@@ -129,8 +130,11 @@ class Interpreter:
             )
         return self.graph
 
-    def _set_outputs(self, value: Any, defn: ast.BlockDef) -> None:
+    def _set_outputs(self, value: Any, defn: ast.BlockDef, given: list[str | None]) -> None:
+        """Outputs are named after the returned variables (``return logits, aux``)."""
         values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(given) != len(values) or len(set(given)) != len(given):
+            given = [None] * len(values)
         names: list[str] = []
         for i, v in enumerate(values):
             if not isinstance(v, Tensor):
@@ -138,7 +142,7 @@ class Interpreter:
                     f"network {defn.name!r} returns {type_name(v)} {show(v)}, not a tensor",
                     defn.loc,
                 )
-            names.append("output" if len(values) == 1 else f"output{i}")
+            names.append(given[i] or ("output" if len(values) == 1 else f"output{i}"))
         self.graph.outputs = [(n, v.node) for n, v in zip(names, values, strict=False)]
 
     # ------------------------------------------------------------------ statements
@@ -157,7 +161,9 @@ class Interpreter:
                 self.eval(stmt.value, glob, env)
             elif type(stmt) is ast.Return:
                 vals = [self.eval(v, glob, env) for v in stmt.values]
-                raise _Return(vals[0] if len(vals) == 1 else tuple(vals) if vals else None)
+                names = [v.name if type(v) is ast.Var else None for v in stmt.values]
+                value = vals[0] if len(vals) == 1 else tuple(vals) if vals else None
+                raise _Return(value, names)
             elif type(stmt) is ast.For:
                 self._for(stmt, env, glob)
             elif type(stmt) is ast.If:
@@ -204,10 +210,20 @@ class Interpreter:
                 stmt.iterable.loc,
                 "use range(n) to repeat n times",
             )
-        for i, item in enumerate(items):
-            if stmt.index is not None:
-                env[stmt.index] = i
-            env[stmt.var] = item
+        targets = stmt.targets
+        for item in items:
+            if len(targets) == 1:
+                env[targets[0]] = item
+            elif isinstance(item, (list, tuple)) and len(item) == len(targets):
+                env.update(zip(targets, item, strict=True))
+            else:
+                n = len(item) if isinstance(item, (list, tuple)) else 1
+                raise self._error(
+                    f"cannot unpack {type_name(item)} {show(item)} ({n} value(s)) into "
+                    f"{len(targets)} names",
+                    stmt.loc,
+                    "for an index and the item, loop over enumerate(xs)",
+                )
             self._exec_body(stmt.body, env, glob)
 
     def _scope(self, stmt: ast.Scope, env: dict[str, Any], glob: dict[str, Any]) -> None:
@@ -439,8 +455,12 @@ class Interpreter:
                 raise self._error(f"wrong arguments to {e.name}()", e.loc) from None
         if isinstance(target, Model):
             raise self._error(f"{e.name!r} is a model; models are compiled, not called", e.loc)
+        builtin = e.name in LAYERS or e.name in FUNCTIONS or e.name in SPECIAL_LAYERS
         raise self._error(
-            f"{e.name!r} is a {type_name(target)}, not a layer, block or function", e.loc
+            f"{e.name!r} is a {type_name(target)} {show(target)}, not a layer, block or function",
+            e.loc,
+            f"a parameter or variable named {e.name!r} hides the built-in {e.name}; rename it"
+            if builtin else None,
         )
 
     def _shape_query(self, name: str, args: list[Any], loc: SourceLoc) -> Any:
@@ -663,6 +683,11 @@ class Interpreter:
                 "is a block calling itself without a base case?",
             )
         bound = self._bind_params(blk, args, kwargs, loc)
+        if blk.defn.inline:
+            if alias is not None:
+                raise self._error(f"inline block {blk.name} opens no scope, so 'as' cannot "
+                                  "name it", loc, "name the layers inside it instead")
+            return self._run_block(blk, bound, loc)
         scope = self.stack[-1]
         if alias is not None:
             local = self._local_name(alias, loc)
@@ -674,6 +699,12 @@ class Interpreter:
         path = f"{scope.path}.{local}" if scope.path else local
         self.graph.scopes[path] = blk.name
         self._push(path, blk.defn.seq)
+        try:
+            return self._run_block(blk, bound, loc)
+        finally:
+            self.stack.pop()
+
+    def _run_block(self, blk: Block, bound: dict[str, Any], loc: SourceLoc) -> Any:
         self.frames.append((f"block {blk.name}", loc))
         try:
             self._exec_body(blk.defn.body, bound, blk.globals)
@@ -681,7 +712,6 @@ class Interpreter:
             return r.value
         finally:
             self.frames.pop()
-            self.stack.pop()
         return None
 
     def _bind_params(

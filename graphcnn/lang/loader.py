@@ -96,9 +96,16 @@ class _Loader:
                 for k, v in imported.globals.items():
                     g.setdefault(k, v)
         consts: list[ast.ConstDef] = []
+        defined: dict[str, ast.Item] = {}
         for item in tree.items:
             if isinstance(item, ast.Import):
                 continue
+            first = defined.setdefault(item.name, item)
+            # NOTE: `model googlenet = googlenet()` may share its network's name (it replaces it).
+            shares = isinstance(item, ast.ModelDef) and item.network == item.name
+            if first is not item and not shares:
+                raise SpecError(f"{item.name!r} is defined twice in {display}", item.loc,
+                                f"the first definition is at {first.loc}")
             if item.name in LAYERS or item.name in FUNCTIONS:
                 raise SpecError(f"{item.name!r} is a built-in and cannot be redefined", item.loc)
             if isinstance(item, ast.BlockDef):
@@ -107,16 +114,17 @@ class _Loader:
                     module.targets.append(item.name)
             elif isinstance(item, ast.ConstDef):
                 consts.append(item)
-            elif isinstance(item, ast.ModelDef):
+            elif isinstance(item, ast.ModelDef) and item.name not in module.targets:
                 module.targets.append(item.name)
         from graphcnn.lang.interp import Interpreter
 
         interp = Interpreter()
         for c in consts:
             g[c.name] = interp.eval(c.value, g)
+        networks = {k: v for k, v in g.items() if isinstance(v, Block)}
         for item in tree.items:
             if isinstance(item, ast.ModelDef):
-                net = g.get(item.network)
+                net = networks.get(item.network)
                 if not isinstance(net, Block) or not net.defn.network:
                     raise SpecError(
                         f"model {item.name!r}: {item.network!r} is not a network", item.loc

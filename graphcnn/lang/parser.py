@@ -40,6 +40,7 @@ _TOKEN_NAMES = {
 _KEYWORDS = {
     "import",
     "block",
+    "inline",
     "network",
     "model",
     "seq",
@@ -64,7 +65,7 @@ _KEYWORDS = {
 
 
 class _Newlines:
-    """Post-lexer: drop newlines inside (...) and [...], and before '->', 'else', 'elif'."""
+    """Post-lexer: drop newlines inside (...) and [...], and before '->', 'as', 'else', 'elif'."""
 
     always_accept = ("_NL",)
 
@@ -77,7 +78,7 @@ class _Newlines:
                     pending = tok
                 continue
             if pending is not None:
-                if tok.type not in ("ARROW", "ELSE", "ELIF"):
+                if tok.type not in ("ARROW", "AS", "ELSE", "ELIF"):
                     yield pending
                 pending = None
             if tok.type in ("LPAR", "LSQB"):
@@ -108,9 +109,12 @@ class _Build(Transformer[Token, Any]):
         return ast.Import(_unquote(path, self._loc(path)), self._loc(kw))
 
     def block_def(self, c: list[Any]) -> ast.BlockDef:
-        seq = c[0].type == "SEQ"
-        _, name, params, body = c[1:] if seq else c
-        return ast.BlockDef(str(name), params or [], body, self._loc(name), seq=seq)
+        mode = c[0].type if c[0].type in ("SEQ", "INLINE") else None
+        _, name, params, body = c[1:] if mode else c
+        return ast.BlockDef(
+            str(name), params or [], body, self._loc(name),
+            seq=mode == "SEQ", inline=mode == "INLINE",
+        )
 
     @v_args(inline=True)
     def network_def(self, kw: Token, name: Token, params: Any, body: Any) -> ast.BlockDef:
@@ -143,9 +147,7 @@ class _Build(Transformer[Token, Any]):
         return ast.ExprStmt(value, _loc_of(value))
 
     def for_stmt(self, c: list[Any]) -> ast.For:
-        names = [str(t) for t in c[1:-3]]
-        index, var = (names[0], names[1]) if len(names) == 2 else (None, names[0])
-        return ast.For(index, var, c[-2], c[-1], self._loc(c[0]))
+        return ast.For([str(t) for t in c[1:-3]], c[-2], c[-1], self._loc(c[0]))
 
     def if_stmt(self, c: list[Any]) -> ast.If:
         branches, orelse, i = [], None, 0
