@@ -14,6 +14,7 @@ from graphcnn.ir import Graph
 from graphcnn.lang.interp import Options, compile_module
 from graphcnn.lang.loader import LoadedModule, load, load_text
 from graphcnn.lang.values import show
+from graphcnn.util import gc_paused
 
 __all__ = ["compile", "compile_text", "load_spec", "profile", "Profile", "resolve"]
 
@@ -87,4 +88,5 @@ def compile_loaded(
     if batch is not None and batch < 1:
         raise SpecError(f"batch must be >= 1, got {batch}")
     opts = Options(input_shape=input_shape, batch="N" if batch is None else batch)
-    return compile_module(module, network, _overrides(params), opts)
+    with gc_paused():
+        return compile_module(module, network, _overrides(params), opts)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from graphcnn.ir import ACTIVATIONS, Graph, Node, Op, TensorType
+from graphcnn.util import gc_paused
 
 CONVENTION: dict[str, str] = {
     "macs": "multiply-accumulates of conv2d and linear only (the torchvision/fvcore/paper "
@@ -234,6 +235,11 @@ def profile(graph: Graph, batch: int | None = None, training: bool = False) -> P
     With ``training=False`` training-only nodes still appear as rows (marked), but totals and
     ``training_only`` keep them apart; with ``training=True`` they count in the totals.
     """
+    with gc_paused():
+        return _profile(graph, batch, training)
+
+
+def _profile(graph: Graph, batch: int | None, training: bool) -> Profile:
     inputs = graph.inputs
     if batch is None:
         b = inputs[0].type.shape[0] if inputs else 1

@@ -460,7 +460,8 @@ class Interpreter:
             f"{e.name!r} is a {type_name(target)} {show(target)}, not a layer, block or function",
             e.loc,
             f"a parameter or variable named {e.name!r} hides the built-in {e.name}; rename it"
-            if builtin else None,
+            if builtin
+            else None,
         )
 
     def _shape_query(self, name: str, args: list[Any], loc: SourceLoc) -> Any:
@@ -685,8 +686,11 @@ class Interpreter:
         bound = self._bind_params(blk, args, kwargs, loc)
         if blk.defn.inline:
             if alias is not None:
-                raise self._error(f"inline block {blk.name} opens no scope, so 'as' cannot "
-                                  "name it", loc, "name the layers inside it instead")
+                raise self._error(
+                    f"inline block {blk.name} opens no scope, so 'as' cannot name it",
+                    loc,
+                    "name the layers inside it instead",
+                )
             return self._run_block(blk, bound, loc)
         scope = self.stack[-1]
         if alias is not None:

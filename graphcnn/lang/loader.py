@@ -13,6 +13,7 @@ from graphcnn.lang import ast
 from graphcnn.lang.builtins import FUNCTIONS, LAYERS
 from graphcnn.lang.parser import parse
 from graphcnn.lang.values import Block, Model
+from graphcnn.util import gc_paused
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 MAX_SPEC_BYTES = 16 * 1024 * 1024
@@ -104,8 +105,11 @@ class _Loader:
             # NOTE: `model googlenet = googlenet()` may share its network's name (it replaces it).
             shares = isinstance(item, ast.ModelDef) and item.network == item.name
             if first is not item and not shares:
-                raise SpecError(f"{item.name!r} is defined twice in {display}", item.loc,
-                                f"the first definition is at {first.loc}")
+                raise SpecError(
+                    f"{item.name!r} is defined twice in {display}",
+                    item.loc,
+                    f"the first definition is at {first.loc}",
+                )
             if item.name in LAYERS or item.name in FUNCTIONS:
                 raise SpecError(f"{item.name!r} is a built-in and cannot be redefined", item.loc)
             if isinstance(item, ast.BlockDef):
@@ -147,10 +151,11 @@ class _Loader:
 
 def load(path: str | Path, display: str | None = None) -> LoadedModule:
     """Load a spec file and its imports."""
-    p = Path(path)
-    return _Loader().load_file(p, display or str(path))
+    with gc_paused():
+        return _Loader().load_file(Path(path), display or str(path))
 
 
 def load_text(text: str, name: str = "<spec>", folder: str | Path = ".") -> LoadedModule:
     """Load spec source given as a string (imports resolve relative to ``folder``)."""
-    return _Loader().load_text(text, name, Path(folder))
+    with gc_paused():
+        return _Loader().load_text(text, name, Path(folder))

@@ -112,8 +112,12 @@ class _Build(Transformer[Token, Any]):
         mode = c[0].type if c[0].type in ("SEQ", "INLINE") else None
         _, name, params, body = c[1:] if mode else c
         return ast.BlockDef(
-            str(name), params or [], body, self._loc(name),
-            seq=mode == "SEQ", inline=mode == "INLINE",
+            str(name),
+            params or [],
+            body,
+            self._loc(name),
+            seq=mode == "SEQ",
+            inline=mode == "INLINE",
         )
 
     @v_args(inline=True)
