@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from graphcnn.api import compile_text as compile_text
     from graphcnn.api import load_spec as load_spec
     from graphcnn.cost import Profile as Profile
+    from graphcnn.backends.to_torch import to_torch as to_torch
     from graphcnn.cost import profile as profile
     from graphcnn.errors import GraphcnnError as GraphcnnError
     from graphcnn.errors import SpecError as SpecError
@@ -42,6 +43,7 @@ _LAZY = {
     "Node": "graphcnn.ir",
     "Op": "graphcnn.ir",
     "TensorType": "graphcnn.ir",
+    "to_torch": "graphcnn.backends.to_torch",
 }
 
 __all__ = [*_LAZY, "__version__"]
