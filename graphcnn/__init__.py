@@ -21,8 +21,8 @@ if TYPE_CHECKING:
     from graphcnn.api import compile as compile
     from graphcnn.api import compile_text as compile_text
     from graphcnn.api import load_spec as load_spec
-    from graphcnn.cost import Profile as Profile
     from graphcnn.backends.to_torch import to_torch as to_torch
+    from graphcnn.cost import Profile as Profile
     from graphcnn.cost import profile as profile
     from graphcnn.errors import GraphcnnError as GraphcnnError
     from graphcnn.errors import SpecError as SpecError

@@ -269,8 +269,70 @@ def dump(
 TARGETS = ("torch",)
 
 
+def _pipeline_options(f: F) -> F:
+    f = click.option(
+        "--verify-passes",
+        is_flag=True,
+        help="Debug: run Graph.verify() after every pass; a failure names the pass.",
+    )(f)
+    f = click.option(
+        "--report",
+        is_flag=True,
+        help="Print what each pass changed (nodes, params and MACs before/after).",
+    )(f)
+    return click.option(
+        "--pipeline",
+        "-p",
+        default="none",
+        show_default=True,
+        metavar="NAME|PASS,PASS",
+        help="Passes to run first: a pipeline (inference, none) or pass names "
+        "separated by commas. See `graphcnn passes`.",
+    )(f)
+
+
+def _run_passes(g: Graph, weights: Any, pipeline: str, report: bool, verify: bool) -> Any:
+    from graphcnn.passes import optimize
+
+    g, weights, reports = optimize(g, weights, pipeline, verify=verify)
+    if report and reports:
+        from rich.table import Table
+
+        table = Table(title=f"passes ({pipeline})", title_justify="left")
+        for col in ("pass", "removed", "rewritten", "nodes", "params", "MACs"):
+            table.add_column(col, justify="left" if col == "pass" else "right")
+        for r in reports:
+            table.add_row(
+                r.name,
+                str(r.removed),
+                str(r.rewritten),
+                f"{r.nodes[0]} -> {r.nodes[1]}",
+                f"{r.params[0]:,} -> {r.params[1]:,}",
+                f"{_si(r.macs[0])} -> {_si(r.macs[1])}",
+            )
+        console = _console(stderr=True)
+        console.print(table)
+        for r in reports:
+            for note in r.notes:
+                console.print(f"  {r.name}: {note}", style="dim")
+    return g, weights
+
+
+@main.command("passes")
+def passes_cmd() -> None:
+    """List the transform passes and the named pipelines."""
+    from graphcnn.passes import PASSES, PIPELINES, describe
+
+    for name in PASSES:
+        click.echo(f"{name:26s} {describe(name).split(': ', 1)[-1]}")
+    click.echo("")
+    for name, names in PIPELINES.items():
+        click.echo(f"pipeline {name}: {', '.join(names) or '(no passes)'}")
+
+
 @main.command("compile")
 @_spec_options
+@_pipeline_options
 @click.option(
     "--target",
     "-t",
@@ -318,6 +380,9 @@ def compile_cmd(
     weights_file: str | None,
     seed: int,
     class_name: str,
+    pipeline: str,
+    report: bool,
+    verify_passes: bool,
 ) -> None:
     """Compile a spec for a backend and write the artifacts atomically.
 
@@ -338,6 +403,7 @@ def compile_cmd(
             f"{class_name!r} is not a Python identifier", param_hint="--class-name"
         )
     weights = load_checkpoint(weights_file, g) if weights_file else init_weights(g, seed)
+    g, weights = _run_passes(g, weights, pipeline, report, verify_passes)
     wpath = out.with_suffix(".safetensors")
     source = generate_source(g, class_name, wpath.name)
     save_safetensors(
@@ -355,6 +421,7 @@ def compile_cmd(
 
 @main.command("profile")
 @_spec_options
+@_pipeline_options
 @click.option(
     "--depth",
     type=click.IntRange(min=1),
@@ -381,6 +448,9 @@ def profile_cmd(
     depth: int | None,
     training: bool,
     as_json: bool,
+    pipeline: str,
+    report: bool,
+    verify_passes: bool,
 ) -> None:
     """Exact per-layer params, MACs, FLOPs and memory, computed from the IR alone.
 
@@ -390,6 +460,7 @@ def profile_cmd(
     from graphcnn.cost import profile
 
     g = _compile(spec, network, sets, input_shape, batch)
+    g, _ = _run_passes(g, None, pipeline, report, verify_passes)
     p = profile(g, training=training)
     if as_json:
         sys.stdout.write(json.dumps(p.to_json(depth)) + "\n")
@@ -397,10 +468,11 @@ def profile_cmd(
     _print_profile(p, p.at_depth(depth) if depth else p.layers)
 
 
-def _console() -> Console:
+def _console(stderr: bool = False) -> Console:
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 160)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(width=None if stream.isatty() else 160, stderr=stderr)
 
 
 def _print_profile(p: Profile, rows: list[LayerCost]) -> None:

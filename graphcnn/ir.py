@@ -239,6 +239,40 @@ class Graph:
         g.outputs = [(o, n) for o, n in self.outputs if n in g.nodes]
         return g
 
+    def rewrite(
+        self,
+        replace: Mapping[str, Node] | None = None,
+        remove: Mapping[str, str | None] | None = None,
+    ) -> Graph:
+        """A new graph in one O(n) sweep: swap nodes, drop nodes, redirect their uses.
+
+        ``replace[name]`` takes the place of node ``name`` (same position). ``remove[name]`` drops
+        node ``name`` and points its users (and graph outputs) at the given node instead; None
+        means it must have no users left. Redirects chain (a -> b -> c) and the result keeps
+        topological order because a redirect only ever points at an earlier node.
+        """
+        replace = replace or {}
+        remove = remove or {}
+
+        def target(name: str) -> str:
+            seen = 0
+            while name in remove:
+                nxt = remove[name]
+                if nxt is None or seen > len(remove):
+                    raise IRError(f"%{name} is removed but still used", name)
+                name, seen = nxt, seen + 1
+            return name
+
+        g = Graph(self.name, scopes=dict(self.scopes))
+        for name, node in self.nodes.items():
+            if name in remove:
+                continue
+            node = replace.get(name, node)
+            inputs = tuple(target(i) for i in node.inputs)
+            g.nodes[name] = node if inputs == node.inputs else node.replace(inputs=inputs)
+        g.outputs = [(o, target(n)) for o, n in self.outputs]
+        return g
+
     def verify(self) -> None:
         """Check the invariants in O(nodes + edges); raise :class:`IRError` on the first failure."""
         from graphcnn.shapes import ShapeError, infer_node
