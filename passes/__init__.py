@@ -11,6 +11,8 @@ if __name__ != "graphcnn.passes":
         "install graphcnn (pip install -e .) and use 'import graphcnn.passes'"
     )
 
+from collections.abc import Sequence  # noqa: E402
+
 from graphcnn.passes import (  # noqa: E402 - after the import-name guard
     eliminate_dead_nodes,
     eliminate_identity,
@@ -19,9 +21,6 @@ from graphcnn.passes import (  # noqa: E402 - after the import-name guard
     remove_dropout,
     remove_training_outputs,
 )
-from collections.abc import Sequence  # noqa: E402
-
-from graphcnn.ir import Graph  # noqa: E402
 from graphcnn.passes.manager import (  # noqa: E402
     PassError,
     PassReport,
@@ -31,6 +30,8 @@ from graphcnn.passes.manager import (  # noqa: E402
     resolve,
     run_pipeline,
 )
+
+from graphcnn.ir import Graph  # noqa: E402
 
 PASSES: dict[str, Transform] = {
     "remove_training_outputs": remove_training_outputs.run,
