@@ -224,8 +224,8 @@ def _check(x: torch.Tensor, shape: tuple[int, ...]) -> None:
         return
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         kind = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-        raise TypeError(f"expected a floating-point tensor of shape [N, {', '.join(map(str, shape))}]"
-                        f", got {kind}")
+        dims = ", ".join(map(str, shape))
+        raise TypeError(f"expected a floating-point tensor of shape [N, {dims}], got {kind}")
     if tuple(x.shape[1:]) != shape or x.dim() != len(shape) + 1:
         raise ValueError(f"expected input of shape [N, {', '.join(map(str, shape))}], "
                          f"got {list(x.shape)}")
