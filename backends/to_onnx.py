@@ -1,0 +1,401 @@
+"""Lower the IR to ONNX, built directly with the ``onnx`` package (no torch anywhere here).
+
+``LOWERINGS[op]`` has one function per op that appends ONNX nodes for one IR node. Node and
+initializer names are the IR scope names (``layer1.0.conv1``, ``layer1.0.conv1.weight``), so the
+model reads like the spec in Netron, and every node's ``doc_string`` is its spec location. The
+batch dimension is the symbol ``N`` unless a static batch is asked for. The graph is the
+inference graph: training-only nodes (auxiliary heads) are not exported.
+
+Opsets: :data:`OPSETS` (default :data:`DEFAULT_OPSET`). ``gelu`` uses the Gelu op from opset 20
+and its exact erf form before; ``relu6`` is Clip(0, 6); ``silu`` is x * Sigmoid(x).
+Weights larger than 2 GB are written as external data beside the model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from graphcnn.errors import GraphcnnError
+from graphcnn.ir import Graph, Node, Op, attr_int, attr_pair
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnx
+
+DEFAULT_OPSET = 17
+OPSETS = (17, 18, 19, 20, 21)
+PROTOBUF_LIMIT = 2**31 - 1
+
+
+class OnnxError(GraphcnnError):
+    """The ONNX backend cannot lower a graph, or a model is invalid."""
+
+
+@dataclass
+class _Builder:
+    """Collects ONNX nodes and constant initializers for one graph."""
+
+    graph: Graph
+    opset: int
+    nodes: list[Any] = field(default_factory=list)
+    consts: list[Any] = field(default_factory=list)
+
+    def node(
+        self,
+        op_type: str,
+        inputs: list[str],
+        outputs: list[str],
+        name: str,
+        src: Node,
+        **attrs: Any,
+    ) -> None:
+        from onnx import helper
+
+        doc = str(src.loc) if src.loc else ""
+        self.nodes.append(
+            helper.make_node(op_type, inputs, outputs, name=name, doc_string=doc, **attrs)
+        )
+
+    def const(self, name: str, values: list[int] | list[float], dtype: str = "int64") -> str:
+        import numpy as np
+        from onnx import numpy_helper
+
+        self.consts.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), name))
+        return name
+
+
+Lowering = Callable[[_Builder, Node, list[str]], None]
+
+
+def _pads(n: Node) -> list[int]:
+    ph, pw = attr_pair(n.attrs, "padding")
+    return [ph, pw, ph, pw]
+
+
+def _conv(b: _Builder, n: Node, xs: list[str]) -> None:
+    ins = xs + [f"{n.name}.weight"] + ([f"{n.name}.bias"] if n.attrs["bias"] else [])
+    b.node(
+        "Conv",
+        ins,
+        [n.name],
+        n.name,
+        n,
+        kernel_shape=list(attr_pair(n.attrs, "kernel")),
+        strides=list(attr_pair(n.attrs, "stride")),
+        pads=_pads(n),
+        dilations=list(attr_pair(n.attrs, "dilation")),
+        group=attr_int(n.attrs, "groups"),
+    )
+
+
+def _linear(b: _Builder, n: Node, xs: list[str]) -> None:
+    ins = xs + [f"{n.name}.weight"] + ([f"{n.name}.bias"] if n.attrs["bias"] else [])
+    b.node("Gemm", ins, [n.name], n.name, n, transB=1)
+
+
+def _batch_norm(b: _Builder, n: Node, xs: list[str]) -> None:
+    c = int(n.type.shape[1])
+    if n.attrs["affine"]:
+        scale, bias = f"{n.name}.weight", f"{n.name}.bias"
+    else:
+        scale = b.const(f"{n.name}.one", [1.0] * c, "float32")
+        bias = b.const(f"{n.name}.zero", [0.0] * c, "float32")
+    b.node(
+        "BatchNormalization",
+        xs + [scale, bias, f"{n.name}.running_mean", f"{n.name}.running_var"],
+        [n.name],
+        n.name,
+        n,
+        epsilon=float(n.attrs["eps"]),  # type: ignore[arg-type]
+        momentum=1.0 - float(n.attrs["momentum"]),
+    )  # type: ignore[arg-type]
+
+
+def _simple(op_type: str) -> Lowering:
+    return lambda b, n, xs: b.node(op_type, xs, [n.name], n.name, n)
+
+
+def _relu6(b: _Builder, n: Node, xs: list[str]) -> None:
+    lo = b.const(f"{n.name}.min", [0.0], "float32")
+    hi = b.const(f"{n.name}.max", [6.0], "float32")
+    b.consts[-2].dims[:] = []  # Clip's bounds are scalars
+    b.consts[-1].dims[:] = []
+    b.node("Clip", [xs[0], lo, hi], [n.name], n.name, n)
+
+
+def _silu(b: _Builder, n: Node, xs: list[str]) -> None:
+    b.node("Sigmoid", xs, [f"{n.name}.sigmoid"], f"{n.name}.sigmoid", n)
+    b.node("Mul", [xs[0], f"{n.name}.sigmoid"], [n.name], n.name, n)
+
+
+def _gelu(b: _Builder, n: Node, xs: list[str]) -> None:
+    if b.opset >= 20:
+        b.node("Gelu", xs, [n.name], n.name, n)
+        return
+    # 0.5 * x * (1 + erf(x / sqrt(2))): the exact (non-tanh) form PyTorch uses by default
+    c = b.const(f"{n.name}.inv_sqrt2", [1 / math.sqrt(2)], "float32")
+    one = b.const(f"{n.name}.one", [1.0], "float32")
+    half = b.const(f"{n.name}.half", [0.5], "float32")
+    p = n.name
+    b.node("Mul", [xs[0], c], [f"{p}.scaled"], f"{p}.scaled", n)
+    b.node("Erf", [f"{p}.scaled"], [f"{p}.erf"], f"{p}.erf", n)
+    b.node("Add", [f"{p}.erf", one], [f"{p}.erf1"], f"{p}.erf1", n)
+    b.node("Mul", [xs[0], f"{p}.erf1"], [f"{p}.prod"], f"{p}.prod", n)
+    b.node("Mul", [f"{p}.prod", half], [n.name], n.name, n)
+
+
+def _pool(op_type: str) -> Lowering:
+    def lower(b: _Builder, n: Node, xs: list[str]) -> None:
+        attrs: dict[str, Any] = {
+            "kernel_shape": list(attr_pair(n.attrs, "kernel")),
+            "strides": list(attr_pair(n.attrs, "stride")),
+            "pads": _pads(n),
+            "ceil_mode": int(bool(n.attrs["ceil_mode"])),
+        }
+        if op_type == "MaxPool" and attr_pair(n.attrs, "dilation") != (1, 1):
+            attrs["dilations"] = list(attr_pair(n.attrs, "dilation"))
+        if op_type == "AveragePool":
+            attrs["count_include_pad"] = int(bool(n.attrs["count_include_pad"]))
+        b.node(op_type, xs, [n.name], n.name, n, **attrs)
+
+    return lower
+
+
+def _adaptive(b: _Builder, n: Node, xs: list[str]) -> None:
+    src = b.graph[n.inputs[0]].type.shape
+    h, w = int(src[2]), int(src[3])
+    oh, ow = attr_pair(n.attrs, "output")
+    if (oh, ow) == (1, 1):
+        b.node("GlobalAveragePool", xs, [n.name], n.name, n)
+    elif (oh, ow) == (h, w):
+        b.node("Identity", xs, [n.name], n.name, n)
+    elif h % oh == 0 and w % ow == 0:
+        k = [h // oh, w // ow]
+        b.node("AveragePool", xs, [n.name], n.name, n, kernel_shape=k, strides=k)
+    else:
+        raise OnnxError(
+            f"adaptive_avgpool from {h}x{w} to {oh}x{ow} (non-uniform windows) has "
+            f"no ONNX lowering yet (node {n.name}, {n.loc})",
+            "choose an input size that the output size divides",
+        )
+
+
+def _concat(b: _Builder, n: Node, xs: list[str]) -> None:
+    b.node("Concat", xs, [n.name], n.name, n, axis=attr_int(n.attrs, "axis"))
+
+
+def _split(b: _Builder, n: Node, xs: list[str]) -> None:
+    sizes: tuple[int, ...] = n.attrs["sizes"]  # type: ignore[assignment]
+    index, axis = attr_int(n.attrs, "index"), attr_int(n.attrs, "axis")
+    start = sum(sizes[:index])
+    ins = [
+        xs[0],
+        b.const(f"{n.name}.starts", [start]),
+        b.const(f"{n.name}.ends", [start + sizes[index]]),
+        b.const(f"{n.name}.axes", [axis]),
+    ]
+    b.node("Slice", ins, [n.name], n.name, n)
+
+
+def _shuffle(b: _Builder, n: Node, xs: list[str]) -> None:
+    _, c, h, w = (int(d) if not isinstance(d, str) else -1 for d in n.type.shape)
+    g = attr_int(n.attrs, "groups")
+    p = n.name
+    b.node(
+        "Reshape",
+        [xs[0], b.const(f"{p}.grouped_shape", [-1, g, c // g, h, w])],
+        [f"{p}.grouped"],
+        f"{p}.grouped",
+        n,
+    )
+    b.node(
+        "Transpose",
+        [f"{p}.grouped"],
+        [f"{p}.transposed"],
+        f"{p}.transposed",
+        n,
+        perm=[0, 2, 1, 3, 4],
+    )
+    b.node(
+        "Reshape", [f"{p}.transposed", b.const(f"{p}.shape", [-1, c, h, w])], [n.name], n.name, n
+    )
+
+
+def _reshape(b: _Builder, n: Node, xs: list[str]) -> None:
+    if n.op is Op.FLATTEN and attr_int(n.attrs, "start_dim") == 1:
+        b.node("Flatten", xs, [n.name], n.name, n, axis=1)
+        return
+    dims = [0] + [int(d) for d in n.type.shape[1:]]  # 0 keeps the (dynamic) batch
+    b.node("Reshape", [xs[0], b.const(f"{n.name}.shape", dims)], [n.name], n.name, n)
+
+
+def _softmax(b: _Builder, n: Node, xs: list[str]) -> None:
+    b.node("Softmax", xs, [n.name], n.name, n, axis=attr_int(n.attrs, "axis"))
+
+
+def _lrn(b: _Builder, n: Node, xs: list[str]) -> None:
+    b.node(
+        "LRN",
+        xs,
+        [n.name],
+        n.name,
+        n,
+        size=attr_int(n.attrs, "size"),
+        alpha=float(n.attrs["alpha"]),
+        beta=float(n.attrs["beta"]),  # type: ignore[arg-type]
+        bias=float(n.attrs["k"]),
+    )  # type: ignore[arg-type]
+
+
+def _input(b: _Builder, n: Node, xs: list[str]) -> None:
+    raise OnnxError("graph inputs are not nodes")  # pragma: no cover - handled by to_onnx
+
+
+LOWERINGS: dict[Op, Lowering] = {
+    Op.INPUT: _input,
+    Op.CONV2D: _conv,
+    Op.LINEAR: _linear,
+    Op.BATCH_NORM: _batch_norm,
+    Op.LRN: _lrn,
+    Op.RELU: _simple("Relu"),
+    Op.RELU6: _relu6,
+    Op.SIGMOID: _simple("Sigmoid"),
+    Op.TANH: _simple("Tanh"),
+    Op.SILU: _silu,
+    Op.HARDSWISH: _simple("HardSwish"),
+    Op.GELU: _gelu,
+    Op.MAX_POOL: _pool("MaxPool"),
+    Op.AVG_POOL: _pool("AveragePool"),
+    Op.ADAPTIVE_AVG_POOL: _adaptive,
+    Op.GLOBAL_AVG_POOL: _simple("GlobalAveragePool"),
+    Op.DROPOUT: _simple("Identity"),  # inference graph: inverted dropout is the identity
+    Op.DROP_PATH: _simple("Identity"),
+    Op.ADD: _simple("Add"),
+    Op.MUL: _simple("Mul"),
+    Op.CONCAT: _concat,
+    Op.SPLIT: _split,
+    Op.CHANNEL_SHUFFLE: _shuffle,
+    Op.FLATTEN: _reshape,
+    Op.RESHAPE: _reshape,
+    Op.SOFTMAX: _softmax,
+    Op.IDENTITY: _simple("Identity"),
+}
+
+
+def to_onnx(
+    graph: Graph,
+    weights: Mapping[str, np.ndarray[Any, Any]] | None = None,
+    opset: int = DEFAULT_OPSET,
+    static_batch: int | None = None,
+    seed: int = 0,
+) -> onnx.ModelProto:
+    """Build an ONNX model of ``graph``'s inference part with ``weights`` (else seeded init)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from graphcnn import __version__
+    from graphcnn.weights import check_weights, init_weights
+
+    if opset not in OPSETS:
+        raise OnnxError(
+            f"opset {opset} is not supported", f"supported opsets: {', '.join(map(str, OPSETS))}"
+        )
+    g = graph.inference()
+    inputs = g.inputs
+    if weights is None:
+        weights = init_weights(g, seed)
+    else:
+        weights = {k: v for k, v in weights.items() if k.rpartition(".")[0] in g.nodes}
+    check_weights(g, weights)
+    b = _Builder(g, opset)
+    for node in g:
+        if node.op is not Op.INPUT:
+            LOWERINGS[node.op](b, node, list(node.inputs))
+    batch: int | str = static_batch if static_batch is not None else "N"
+
+    def value_info(name: str, shape: tuple[Any, ...]) -> Any:
+        dims = [batch, *(int(d) for d in shape[1:])]
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+    outputs = []
+    for out_name, node_name in g.outputs:
+        name = out_name if out_name not in g.nodes else node_name
+        if name != node_name:
+            b.nodes.append(helper.make_node("Identity", [node_name], [name], name=name))
+        outputs.append(value_info(name, g[node_name].type.shape))
+    inits = [
+        numpy_helper.from_array(v.astype("float32", copy=False), k) for k, v in weights.items()
+    ]
+    onnx_graph = helper.make_graph(
+        b.nodes,
+        g.name,
+        [value_info(n.name, n.type.shape) for n in inputs],
+        outputs,
+        initializer=inits + b.consts,
+    )
+    model = helper.make_model(
+        onnx_graph,
+        opset_imports=[helper.make_opsetid("", opset)],
+        producer_name="graphcnn",
+        producer_version=__version__,
+        doc_string=f"{graph.name}, compiled by graphcnn {__version__}",
+    )
+    model.ir_version = min(model.ir_version, 10)  # what current ONNX Runtime releases accept
+    return model
+
+
+def check(model: onnx.ModelProto, graph: Graph | None = None) -> None:
+    """``onnx.checker`` (full check) plus strict shape inference, compared with the IR's types."""
+    import onnx
+
+    try:
+        if model.ByteSize() < PROTOBUF_LIMIT:
+            onnx.checker.check_model(model, full_check=True)
+        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise OnnxError(f"invalid ONNX model: {e}") from None
+    if graph is None:
+        return
+    known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    for node in graph.inference():
+        info = known.get(node.name)
+        if info is None or node.op is Op.INPUT:
+            continue
+        dims = [
+            d.dim_value if d.HasField("dim_value") else d.dim_param
+            for d in info.type.tensor_type.shape.dim
+        ]
+        want = [int(x) for x in node.type.shape[1:]]
+        if [int(d) for d in dims[1:]] != want:
+            raise OnnxError(f"ONNX shape inference gives {dims} for {node.name}, the IR {want}")
+
+
+def save(model: onnx.ModelProto, path: str | Path) -> list[Path]:
+    """Write ``model`` atomically; above 2 GB the weights go to ``<name>.data`` beside it."""
+    import os
+    import tempfile
+
+    import onnx
+
+    from graphcnn.weights import write_atomic
+
+    p = Path(path)
+    if model.ByteSize() < PROTOBUF_LIMIT:
+        write_atomic(p, model.SerializeToString())
+        return [p]
+    data = p.with_name(p.name + ".data")
+    with tempfile.TemporaryDirectory(dir=p.parent) as tmp:
+        tmp_model = Path(tmp) / p.name
+        onnx.save_model(
+            model,
+            str(tmp_model),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,
+        )
+        os.replace(Path(tmp) / data.name, data)
+        os.replace(tmp_model, p)
+    return [p, data]
