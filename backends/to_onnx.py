@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graphcnn.errors import GraphcnnError
-from graphcnn.ir import Graph, Node, Op, attr_int, attr_pair
+from graphcnn.ir import Graph, Node, Op, attr_float, attr_int, attr_ints, attr_pair
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,9 +110,9 @@ def _batch_norm(b: _Builder, n: Node, xs: list[str]) -> None:
         [n.name],
         n.name,
         n,
-        epsilon=float(n.attrs["eps"]),  # type: ignore[arg-type]
-        momentum=1.0 - float(n.attrs["momentum"]),
-    )  # type: ignore[arg-type]
+        epsilon=attr_float(n.attrs, "eps"),
+        momentum=1.0 - attr_float(n.attrs, "momentum"),
+    )
 
 
 def _simple(op_type: str) -> Lowering:
@@ -189,7 +189,7 @@ def _concat(b: _Builder, n: Node, xs: list[str]) -> None:
 
 
 def _split(b: _Builder, n: Node, xs: list[str]) -> None:
-    sizes: tuple[int, ...] = n.attrs["sizes"]  # type: ignore[assignment]
+    sizes = attr_ints(n.attrs, "sizes")
     index, axis = attr_int(n.attrs, "index"), attr_int(n.attrs, "axis")
     start = sum(sizes[:index])
     ins = [
@@ -245,10 +245,10 @@ def _lrn(b: _Builder, n: Node, xs: list[str]) -> None:
         n.name,
         n,
         size=attr_int(n.attrs, "size"),
-        alpha=float(n.attrs["alpha"]),
-        beta=float(n.attrs["beta"]),  # type: ignore[arg-type]
-        bias=float(n.attrs["k"]),
-    )  # type: ignore[arg-type]
+        alpha=attr_float(n.attrs, "alpha"),
+        beta=attr_float(n.attrs, "beta"),
+        bias=attr_float(n.attrs, "k"),
+    )
 
 
 def _input(b: _Builder, n: Node, xs: list[str]) -> None:

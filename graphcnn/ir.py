@@ -129,6 +129,11 @@ def attr_int(attrs: Mapping[str, AttrValue], key: str) -> int:
     return int(cast("int | float | str", attrs[key]))
 
 
+def attr_float(attrs: Mapping[str, AttrValue], key: str) -> float:
+    """``float(attrs[key])``: a real attribute (``eps``, ``p``, ``alpha``, ...)."""
+    return float(cast("int | float | str", attrs[key]))
+
+
 def attr_pair(
     attrs: Mapping[str, AttrValue], key: str, default: tuple[int, int] | None = None
 ) -> tuple[int, int]:
