@@ -266,7 +266,7 @@ def dump(
     click.echo(_compile(spec, network, sets, input_shape, batch).dump())
 
 
-TARGETS = ("torch",)
+TARGETS = ("torch", "onnx")
 
 
 def _pipeline_options(f: F) -> F:
@@ -339,7 +339,8 @@ def passes_cmd() -> None:
     type=click.Choice(TARGETS),
     default="torch",
     show_default=True,
-    help="What to emit. torch: a standalone nn.Module source file + its weights.",
+    help="What to emit. torch: a standalone nn.Module source file + its weights; "
+    "onnx: an ONNX model.",
 )
 @click.option(
     "--output",
@@ -369,6 +370,20 @@ def passes_cmd() -> None:
     show_default=True,
     help="Name of the generated nn.Module class.",
 )
+@click.option(
+    "--opset",
+    type=click.Choice(["17", "18", "19", "20", "21"]),
+    default="17",
+    show_default=True,
+    callback=lambda c, p, v: int(v),
+    help="ONNX opset (onnx target).",
+)
+@click.option(
+    "--static-batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Fix the ONNX batch dimension (default: dynamic 'N').",
+)
 def compile_cmd(
     spec: str,
     network: str | None,
@@ -380,6 +395,8 @@ def compile_cmd(
     weights_file: str | None,
     seed: int,
     class_name: str,
+    opset: int,
+    static_batch: int | None,
     pipeline: str,
     report: bool,
     verify_passes: bool,
@@ -387,14 +404,15 @@ def compile_cmd(
     """Compile a spec for a backend and write the artifacts atomically.
 
     \b
-    --target torch writes OUTPUT (Python: imports only torch and safetensors) and
-    OUTPUT's stem + .safetensors; `Model()` builds the module and loads those weights.
+    --target torch: OUTPUT is Python (imports only torch and safetensors) and
+      OUTPUT's stem + .safetensors holds the weights; `Model()` builds the module
+      and loads them.
+    --target onnx: OUTPUT is an ONNX model (the inference graph, weights inside;
+      above 2 GB they go to OUTPUT.data), checked with onnx.checker.
     """
     from pathlib import Path
 
-    from graphcnn.backends.to_torch import generate_source
-    from graphcnn.cost import profile
-    from graphcnn.weights import init_weights, load_checkpoint, save_safetensors, write_atomic
+    from graphcnn.weights import init_weights, load_checkpoint
 
     g = _compile(spec, network, sets, input_shape, batch)
     out = Path(output)
@@ -404,19 +422,59 @@ def compile_cmd(
         )
     weights = load_checkpoint(weights_file, g) if weights_file else init_weights(g, seed)
     g, weights = _run_passes(g, weights, pipeline, report, verify_passes)
+    origin = weights_file or f"seeded PyTorch-style init, seed {seed}"
+    if target == "torch":
+        _emit_torch(g, weights, out, class_name, origin)
+    else:
+        _emit_onnx(g, weights, out, opset, static_batch, origin, pipeline)
+
+
+def _emit_torch(g: Graph, weights: Any, out: Any, class_name: str, origin: str) -> None:
+    from graphcnn.backends.to_torch import generate_source
+    from graphcnn.cost import profile
+    from graphcnn.weights import save_safetensors, write_atomic
+
     wpath = out.with_suffix(".safetensors")
     source = generate_source(g, class_name, wpath.name)
-    save_safetensors(
-        weights,
-        wpath,
-        {"graphcnn.model": g.name, "graphcnn.origin": weights_file or f"seed {seed}"},
-    )
+    save_safetensors(weights, wpath, {"graphcnn.model": g.name, "graphcnn.origin": origin})
     write_atomic(out, source)
     t = profile(g).totals
     click.echo(f"{g.name}: {len(g)} nodes, {t.params:,} params, {t.macs / 1e9:.3f} GMACs")
     click.echo(f"wrote {out} ({source.count(chr(10))} lines, class {class_name})")
-    origin = weights_file or f"seeded PyTorch-style init, seed {seed}"
     click.echo(f"wrote {wpath} ({_si(wpath.stat().st_size, 'B')}, {origin})")
+
+
+def _emit_onnx(
+    g: Graph,
+    weights: Any,
+    out: Any,
+    opset: int,
+    static_batch: int | None,
+    origin: str,
+    pipeline: str,
+) -> None:
+    from collections import Counter
+
+    from graphcnn.backends.to_onnx import check, save, to_onnx
+    from graphcnn.cost import profile
+
+    model = to_onnx(g, weights, opset=opset, static_batch=static_batch)
+    check(model, g)
+    files = save(model, out)
+    t = profile(g.inference()).totals
+    ops = Counter(n.op_type for n in model.graph.node)
+    size = sum(f.stat().st_size for f in files)
+    batch = static_batch if static_batch is not None else "N (dynamic)"
+    click.echo(
+        f"{g.name} -> ONNX opset {opset}, batch {batch}, input "
+        f"{'x'.join(str(d) for d in g.inputs[0].type.shape[1:])}"
+    )
+    click.echo(
+        f"  {len(model.graph.node)} nodes: " + ", ".join(f"{op} {n}" for op, n in ops.most_common())
+    )
+    click.echo(f"  {t.params:,} params, {t.macs / 1e9:.3f} GMACs, weights: {origin}")
+    click.echo(f"  passes: {pipeline}; checked: onnx.checker (full) + strict shape inference")
+    click.echo(f"wrote {', '.join(str(f) for f in files)} ({_si(size, 'B')})")
 
 
 @main.command("profile")
@@ -530,6 +588,91 @@ def _si(n: int, unit: str = "") -> str:
         if abs(n) >= div:
             return f"{n / div:.2f}{suffix}{unit}"
     return f"{n}{unit}"
+
+
+@main.command("analyze")
+@_spec_options
+@_pipeline_options
+@click.option(
+    "--device",
+    default="cpu",
+    show_default=True,
+    metavar="NAME",
+    help="Device profile for the time estimates: cpu (this machine: float32 GEMM and copy "
+    "bandwidth measured with numpy once, then cached) or h100-sxm.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16"]),
+    default="float32",
+    show_default=True,
+    help="Element type of the estimate: peak rate and bytes per element.",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="How many layers and blocks to rank per metric, and convolutions to advise on.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Blocks are scope prefixes of N name components (1: top-level blocks).",
+)
+@click.option(
+    "--remeasure", is_flag=True, help="Measure the cpu profile again (updates the cache)."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print exactly one JSON object (with the receptive field of every layer).",
+)
+def analyze_cmd(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+    device: str,
+    dtype: str,
+    top: int,
+    depth: int,
+    remeasure: bool,
+    as_json: bool,
+    pipeline: str,
+    report: bool,
+    verify_passes: bool,
+) -> None:
+    """Bottlenecks: top layers and blocks by MACs, params, memory and estimated time.
+
+    \b
+    Each layer and block is marked compute- or memory-bound on the device (roofline model);
+    the advisor prices cheaper rewrites of the most expensive k x k convolutions (1x1
+    reduction, stacked 3x3, depthwise separable) exactly; the report adds the receptive field
+    of the output and peak activation memory by liveness (inference and training) against the
+    naive sum. A symbolic batch counts as 1 unless --batch is given.
+    """
+    from graphcnn.analyze import analyze, apply_pipeline, render
+    from graphcnn.devices import get_device
+
+    dev = get_device(device, remeasure)
+    dev.peak(dtype)  # an unsupported dtype fails before compiling
+    g = _compile(spec, network, sets, input_shape, batch)
+    if report or verify_passes:
+        lean, _ = _run_passes(g, None, pipeline, report, verify_passes)
+    else:
+        lean = apply_pipeline(g, pipeline)
+    result = analyze(
+        lean, dev, dtype, top, depth, training_graph=None if lean is g else g, pipeline=pipeline
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        return
+    render(result, _console())
 
 
 if __name__ == "__main__":  # pragma: no cover
