@@ -234,6 +234,15 @@ class Graph:
             self._users = users
         return self._users[name]
 
+    def is_output(self, name: str) -> bool:
+        """Whether ``name`` is a graph output (a use that :meth:`users` does not list)."""
+        return any(n == name for _, n in self.outputs)
+
+    def uses(self, name: str) -> int:
+        """Consumers of ``name``: node users plus graph outputs. A value with one use and no
+        output role can be rewritten freely."""
+        return len(self.users(name)) + sum(1 for _, n in self.outputs if n == name)
+
     def copy(self) -> Graph:
         return Graph(self.name, dict(self.nodes), list(self.outputs), dict(self.scopes))
 

@@ -59,10 +59,10 @@ def _affine(weights: Weights, bn: Node) -> tuple[Any, Any]:
 def _why_not(graph: Graph, bn: Node) -> str | None:
     """None if ``bn`` folds into its producer or consumer, else the reason it does not."""
     src = graph[bn.inputs[0]]
-    if src.op in LAYERS and len(graph.users(src.name)) == 1:
+    if src.op in LAYERS and graph.uses(src.name) == 1:
         return None
     users = graph.users(bn.name)
-    if len(users) == 1 and graph[users[0]].op in LAYERS:
+    if graph.uses(bn.name) == 1 and users and graph[users[0]].op in LAYERS:
         dst = graph[users[0]]
         if dst.op is Op.CONV2D and dst.attrs["padding"] != (0, 0):
             return f"precedes the padded conv {dst.name} (the padding would miss the shift)"
@@ -70,7 +70,10 @@ def _why_not(graph: Graph, bn: Node) -> str | None:
             return f"precedes the grouped conv {dst.name}"
         return None
     if src.op in LAYERS:
-        return f"{src.name} has {len(graph.users(src.name))} users"
+        role = " (it is a graph output)" if graph.is_output(src.name) else ""
+        return f"{src.name} has {graph.uses(src.name)} uses{role}"
+    if graph.is_output(bn.name):
+        return "it is a graph output and has no conv or linear layer before it"
     after = f"follows {src.op} {src.name}"
     nxt = ", ".join(f"{graph[u].op}" for u in users) or "nothing"
     return f"{after} and feeds {nxt}: no conv or linear layer to fold into"
@@ -91,7 +94,7 @@ def run(graph: Graph, weights: Weights | None = None) -> PassResult:
         if reason is not None:
             notes.append(f"not folded: {bn.name}: {reason}")
             continue
-        if src.op in LAYERS and len(graph.users(src.name)) == 1:
+        if src.op in LAYERS and graph.uses(src.name) == 1:
             layer, after = src, True
         else:
             layer, after = graph[graph.users(bn.name)[0]], False

@@ -6,7 +6,7 @@ Before / after::
     x -> flatten                             # after: one
 
 Fires on a ``flatten``/``reshape`` whose input is a ``flatten``/``reshape`` used by nothing
-else. A view of a view is a view of the original: the second node is rewritten to read the
+else (a graph output counts as a use: a returned view is kept). A view of a view is a view of the original: the second node is rewritten to read the
 first one's input (a ``flatten`` stays a ``flatten``, since it flattens any shape; otherwise a
 ``reshape`` to the same output shape) and the first node goes.
 """
@@ -27,7 +27,7 @@ def run(graph: Graph, weights: Weights | None = None) -> PassResult:
         src = graph[node.inputs[0]] if node.inputs else None
         if node.op not in VIEWS or src is None or src.op not in VIEWS:
             continue
-        if len(graph.users(src.name)) != 1 or src.name in remove:
+        if graph.uses(src.name) != 1 or src.name in remove:
             continue
         root = remove.get(src.name, src.inputs[0])
         start = node.attrs.get("start_dim")

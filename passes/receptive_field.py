@@ -1,0 +1,221 @@
+"""receptive_field: the receptive field of every node, in graph-input pixels (an analysis).
+
+``analyze(graph)`` maps each node name to a :class:`ReceptiveField` of that node's output, per
+spatial axis (height, width):
+
+* ``size``: how many input pixels one output pixel sees, from its first to its last (holes left
+  by strides or dilation included; not clipped to the image, so it counts padding too and
+  exceeds the image for deep networks, the usual convention);
+* ``jump``: the stride of the node's output grid, in input pixels;
+* ``start``: the centre of output pixel 0's receptive field, in input coordinates (pixel ``i``'s
+  centre is ``start + i * jump``; negative values lie in the padding).
+
+The recurrence, for a window layer with kernel ``k``, stride ``s``, padding ``p``, dilation ``d``
+(conv2d, max_pool2d, avg_pool2d; ``ceil_mode`` only adds windows at the end, so it changes
+nothing here)::
+
+    k_eff = d * (k - 1) + 1
+    size  = size_in + (k_eff - 1) * jump_in
+    jump  = jump_in * s
+    start = start_in + ((k_eff - 1) / 2 - p) * jump_in
+
+Pixel ``i`` sees input pixels ``start + i*jump -/+ (size - 1) / 2`` (:meth:`ReceptiveField.bounds`).
+An input node has size 1, jump 1, start 0. Conventions for the other ops:
+
+* Pointwise along H and W (batch_norm, lrn, activations, dropout, drop_path, channel_shuffle,
+  identity, channel split, softmax over channels) keep their input's field.
+* *Whole map*: global_avg_pool, linear, flatten, a reshape that changes H or W and a softmax over
+  H or W make every output see the whole input map, i.e. the union of all its pixels' fields:
+  the recurrence with a window as large as the map (``k = s = n``, ``p = 0``). The size is the
+  input's full extent in image pixels (padding included); the jump spans the whole map; the start
+  is the map's centre. A 2-D (features) tensor has no spatial grid and keeps its field.
+* adaptive_avg_pool2d from ``n`` to ``m`` cells is the window layer ``k = s = n / m, p = 0`` when
+  ``m`` divides ``n`` (exact, and ``m = 1`` is the whole map); otherwise its windows are irregular
+  and it takes the whole-map rule (an over-approximation).
+* add, mul, concat (over channels): each output pixel sees the union of its inputs' pixels, so
+  ``size`` is the extent of that union (the largest input size when the centres coincide, the
+  usual case) and ``start`` its centre. Inputs on the output's grid must share its jump; when
+  they do not, no single grid describes the output and :class:`ReceptiveFieldError` names the
+  node. A broadcast input (a 1x1 gate, as in squeeze-excitation) is seen by every output pixel:
+  ``size`` is then the largest union over the pixels, and ``start + i * jump`` is only a nominal
+  centre for the pixels after the first. Concatenating along H or W is refused the same way.
+* A split along H or W shifts ``start`` by the chunk's offset times the jump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from graphcnn.errors import GraphcnnError
+from graphcnn.ir import Graph, Node, Op, TensorType, attr_int, attr_ints, attr_pair
+
+
+class ReceptiveFieldError(GraphcnnError):
+    """No single (size, jump, start) describes a node's output grid."""
+
+
+@dataclass(frozen=True)
+class ReceptiveField:
+    """The receptive field of a node's output, per axis (height, width); see the module doc."""
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    start: tuple[float, float]
+
+    def bounds(self, row: int = 0, col: int = 0) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Inclusive input-pixel ranges ``((top, bottom), (left, right))`` of output pixel
+        ``(row, col)``, before clipping to the image."""
+        out = []
+        for axis, i in enumerate((row, col)):
+            lo = self.start[axis] + i * self.jump[axis] - (self.size[axis] - 1) / 2
+            out.append((round(lo), round(lo) + self.size[axis] - 1))
+        return out[0], out[1]
+
+
+Axis = tuple[int, int, float]
+"""(size, jump, start) along one axis."""
+
+Rule = Callable[[Node, Sequence[ReceptiveField], Sequence[TensorType]], ReceptiveField]
+
+
+def _axes(rf: ReceptiveField) -> tuple[Axis, Axis]:
+    return (rf.size[0], rf.jump[0], rf.start[0]), (rf.size[1], rf.jump[1], rf.start[1])
+
+
+def _field(h: Axis, w: Axis) -> ReceptiveField:
+    return ReceptiveField((h[0], w[0]), (h[1], w[1]), (h[2], w[2]))
+
+
+def _extent(t: TensorType) -> tuple[int, int]:
+    """(H, W) of a [N, C, H, W] tensor; (1, 1) for anything without a spatial grid."""
+    return (int(t.shape[2]), int(t.shape[3])) if len(t.shape) == 4 else (1, 1)
+
+
+def _step(a: Axis, k: int, s: int, p: int, d: int = 1) -> Axis:
+    size, jump, start = a
+    keff = d * (k - 1) + 1
+    return size + (keff - 1) * jump, jump * s, start + ((keff - 1) / 2 - p) * jump
+
+
+def _window(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    k, s = attr_pair(node.attrs, "kernel"), attr_pair(node.attrs, "stride")
+    p, d = attr_pair(node.attrs, "padding"), attr_pair(node.attrs, "dilation", (1, 1))
+    h, w = _axes(rfs[0])
+    return _field(_step(h, k[0], s[0], p[0], d[0]), _step(w, k[1], s[1], p[1], d[1]))
+
+
+def _keep(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    return rfs[0]
+
+
+def _whole(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    n = _extent(xs[0])
+    h, w = _axes(rfs[0])
+    return _field(_step(h, n[0], n[0], 0), _step(w, n[1], n[1], 0))
+
+
+def _adaptive(
+    node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
+) -> ReceptiveField:
+    n, m = _extent(xs[0]), attr_pair(node.attrs, "output")
+    out = []
+    for a, ni, mi in zip(_axes(rfs[0]), n, m, strict=True):
+        k = ni // mi if ni % mi == 0 else ni  # irregular windows: the whole map
+        out.append(_step(a, k, k, 0))
+    return _field(out[0], out[1])
+
+
+def _reshape(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    same = len(node.type.shape) == 4 and _extent(node.type) == _extent(xs[0])
+    return rfs[0] if same else _whole(node, rfs, xs)
+
+
+def _softmax(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    spatial = len(xs[0].shape) == 4 and attr_int(node.attrs, "axis") >= 2
+    return _whole(node, rfs, xs) if spatial else rfs[0]
+
+
+def _split(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    axis = attr_int(node.attrs, "axis")
+    if len(xs[0].shape) != 4 or axis < 2:
+        return rfs[0]
+    offset = sum(attr_ints(node.attrs, "sizes")[: attr_int(node.attrs, "index")])
+    start = list(rfs[0].start)
+    start[axis - 2] += offset * rfs[0].jump[axis - 2]
+    return ReceptiveField(rfs[0].size, rfs[0].jump, (start[0], start[1]))
+
+
+def _combine(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    if node.op is Op.CONCAT and len(node.type.shape) == 4 and attr_int(node.attrs, "axis") >= 2:
+        raise ReceptiveFieldError(
+            f"{node.name}: concat along a spatial axis has no single receptive-field grid"
+        )
+    out = []
+    for axis, n in enumerate(_extent(node.type)):
+        # (lo, hi, jump) of pixel 0 per input; a broadcast input (extent 1 < n) has jump 0.
+        spans = []
+        for rf, x in zip(rfs, xs, strict=True):
+            lo = rf.start[axis] - (rf.size[axis] - 1) / 2
+            on_grid = _extent(x)[axis] == n
+            spans.append((lo, lo + rf.size[axis] - 1, rf.jump[axis] if on_grid else 0))
+        jumps = {j for _, _, j in spans if j}
+        if n > 1 and len(jumps) > 1:
+            raise ReceptiveFieldError(
+                f"{node.name}: {node.op} inputs {', '.join(node.inputs)} have different jumps "
+                f"{sorted(jumps)} along {'HW'[axis]}: their pixels do not line up"
+            )
+        jump = max(rf.jump[axis] for rf in rfs) if n == 1 else jumps.pop()
+        size, start = 0, 0.0
+        for i in (n - 1, 0):  # the union's extent is largest at one of the ends
+            lo = min(a + i * j for a, _, j in spans)
+            hi = max(b + i * j for _, b, j in spans)
+            size, start = max(size, round(hi - lo) + 1), (lo + hi) / 2
+        out.append((size, jump, start))
+    return _field(out[0], out[1])
+
+
+RULES: dict[Op, Rule] = {
+    Op.INPUT: _keep,  # unused: an input node starts a fresh field
+    Op.CONV2D: _window,
+    Op.LINEAR: _whole,
+    Op.BATCH_NORM: _keep,
+    Op.LRN: _keep,
+    Op.RELU: _keep,
+    Op.RELU6: _keep,
+    Op.SIGMOID: _keep,
+    Op.TANH: _keep,
+    Op.SILU: _keep,
+    Op.HARDSWISH: _keep,
+    Op.GELU: _keep,
+    Op.MAX_POOL: _window,
+    Op.AVG_POOL: _window,
+    Op.ADAPTIVE_AVG_POOL: _adaptive,
+    Op.GLOBAL_AVG_POOL: _whole,
+    Op.DROPOUT: _keep,
+    Op.DROP_PATH: _keep,
+    Op.ADD: _combine,
+    Op.MUL: _combine,
+    Op.CONCAT: _combine,
+    Op.SPLIT: _split,
+    Op.CHANNEL_SHUFFLE: _keep,
+    Op.FLATTEN: _whole,
+    Op.RESHAPE: _reshape,
+    Op.SOFTMAX: _softmax,
+    Op.IDENTITY: _keep,
+}
+"""One rule per op: ``(node, input fields, input types) -> output field``."""
+
+PIXEL = ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
+
+
+def analyze(graph: Graph) -> dict[str, ReceptiveField]:
+    """The receptive field of every node's output, by node name, in one topological sweep."""
+    fields: dict[str, ReceptiveField] = {}
+    for node in graph:
+        if node.op is Op.INPUT:
+            fields[node.name] = PIXEL
+            continue
+        rfs = [fields[i] for i in node.inputs]
+        fields[node.name] = RULES[node.op](node, rfs, [graph[i].type for i in node.inputs])
+    return fields
