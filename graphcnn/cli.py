@@ -384,6 +384,20 @@ def passes_cmd() -> None:
     default=None,
     help="Fix the ONNX batch dimension (default: dynamic 'N').",
 )
+@click.option(
+    "--int8",
+    is_flag=True,
+    help="Also write a statically quantised INT8 model (QDQ, per-channel int8 weights) as "
+    "OUTPUT's stem + .int8.onnx and report its agreement with the FP32 OUTPUT (onnx target).",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True),
+    default=None,
+    metavar="DIR_OR_NPZ",
+    help="INT8 calibration data: a folder of images or an .npz of model-ready inputs; 20% "
+    "is held out for the report. Default: synthetic images (a fallback only).",
+)
 def compile_cmd(
     spec: str,
     network: str | None,
@@ -397,6 +411,8 @@ def compile_cmd(
     class_name: str,
     opset: int,
     static_batch: int | None,
+    int8: bool,
+    calibration: str | None,
     pipeline: str,
     report: bool,
     verify_passes: bool,
@@ -414,6 +430,10 @@ def compile_cmd(
 
     from graphcnn.weights import init_weights, load_checkpoint
 
+    if int8 and target != "onnx":
+        raise click.BadParameter("--int8 needs --target onnx", param_hint="--int8")
+    if calibration is not None and not int8:
+        raise click.BadParameter("--calibration is only used with --int8", param_hint="--int8")
     g = _compile(spec, network, sets, input_shape, batch)
     out = Path(output)
     if not class_name.isidentifier():
@@ -427,6 +447,10 @@ def compile_cmd(
         _emit_torch(g, weights, out, class_name, origin)
     else:
         _emit_onnx(g, weights, out, opset, static_batch, origin, pipeline)
+        if int8:
+            from graphcnn.backends.quantize import emit_int8
+
+            emit_int8(out, calibration, echo=click.echo)
 
 
 def _emit_torch(g: Graph, weights: Any, out: Any, class_name: str, origin: str) -> None:
@@ -623,6 +647,13 @@ def _si(n: int, unit: str = "") -> str:
     help="Blocks are scope prefixes of N name components (1: top-level blocks).",
 )
 @click.option(
+    "--reduction",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="C",
+    help="Width of the advisor's 1x1 reductions (default: half the input channels, at most 64).",
+)
+@click.option(
     "--remeasure", is_flag=True, help="Measure the cpu profile again (updates the cache)."
 )
 @click.option(
@@ -641,6 +672,7 @@ def analyze_cmd(
     dtype: str,
     top: int,
     depth: int,
+    reduction: int | None,
     remeasure: bool,
     as_json: bool,
     pipeline: str,
@@ -667,12 +699,94 @@ def analyze_cmd(
     else:
         lean = apply_pipeline(g, pipeline)
     result = analyze(
-        lean, dev, dtype, top, depth, training_graph=None if lean is g else g, pipeline=pipeline
+        lean,
+        dev,
+        dtype,
+        top,
+        depth,
+        training_graph=None if lean is g else g,
+        pipeline=pipeline,
+        reduction=reduction,
     )
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
         return
     render(result, _console())
+
+
+@main.command("import")
+@click.argument("model", metavar="MODEL.onnx", type=click.Path(dir_okay=False))
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Save the imported weights (keys node.param, e.g. layer1.0.conv1.weight) to this "
+    ".safetensors file.",
+)
+@click.option("--dump", is_flag=True, help="Print the imported IR instead of the profile.")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Aggregate profile rows by scope prefix of N name components.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print exactly one JSON object: the profile plus source, nodes and ops.",
+)
+def import_cmd(
+    model: str, output: str | None, dump: bool, depth: int | None, as_json: bool
+) -> None:
+    """Import an ONNX CNN into the IR: profile it (params, MACs, nodes, ops), save its weights.
+
+    \b
+    Supported: the ops the IR has (Conv, Gemm/MatMul, BatchNormalization, pools,
+    activations, Add/Mul/Concat, Split/Slice, Reshape/Flatten, Softmax, ...), the patterns
+    torch.onnx.export emits for silu, hardswish, gelu and channel shuffle, and
+    shape computations for a dynamic batch. Unsupported ops are listed with their
+    counts (exit code 2).
+    """
+    from collections import Counter
+    from pathlib import Path
+
+    from graphcnn.backends.from_onnx import from_onnx
+    from graphcnn.cost import profile
+    from graphcnn.ir import Op
+
+    if dump and as_json:
+        raise click.UsageError("--dump and --json are exclusive")
+    g, weights = from_onnx(model)
+    if output:
+        from graphcnn.weights import save_safetensors
+
+        save_safetensors(
+            weights, output, {"graphcnn.model": g.name, "graphcnn.origin": Path(model).name}
+        )
+    ops = Counter(str(n.op) for n in g if n.op is not Op.INPUT)
+    wrote = f"wrote {output} ({len(weights)} tensors)" if output else None
+    if dump:
+        click.echo(g.dump())
+        if wrote:
+            click.echo(wrote, err=True)
+        return
+    p = profile(g)
+    if as_json:
+        data = p.to_json(depth)
+        data.update(source=model, nodes=len(g), ops=dict(ops.most_common()), weights_file=output)
+        sys.stdout.write(json.dumps(data) + "\n")
+        return
+    t = p.totals
+    click.echo(
+        f"imported {model}: {len(g)} nodes, {t.params:,} params, {t.macs / 1e9:.3f} GMACs, "
+        f"input {'x'.join(map(str, p.input))}"
+    )
+    click.echo("  ops: " + ", ".join(f"{op} {n}" for op, n in ops.most_common()))
+    _print_profile(p, p.at_depth(depth) if depth else p.layers)
+    if wrote:
+        click.echo(wrote)
 
 
 if __name__ == "__main__":  # pragma: no cover

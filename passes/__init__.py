@@ -11,15 +11,20 @@ if __name__ != "graphcnn.passes":
         "install graphcnn (pip install -e .) and use 'import graphcnn.passes'"
     )
 
-from collections.abc import Sequence  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from typing import Any  # noqa: E402
 
 from graphcnn.passes import (  # noqa: E402 - after the import-name guard
+    advise_bottlenecks,
     eliminate_dead_nodes,
     eliminate_identity,
     fold_bn,
     merge_reshapes,
+    peak_memory,
+    receptive_field,
     remove_dropout,
     remove_training_outputs,
+    roofline,
 )
 from graphcnn.passes.manager import (  # noqa: E402
     PassError,
@@ -42,6 +47,14 @@ PASSES: dict[str, Transform] = {
     "eliminate_dead_nodes": eliminate_dead_nodes.run,
 }
 """Every transform pass by name."""
+
+ANALYSES: dict[str, Callable[..., Any]] = {
+    "receptive_field": receptive_field.analyze,
+    "peak_memory": peak_memory.analyze,
+    "roofline": roofline.analyze,
+    "advise_bottlenecks": advise_bottlenecks.analyze,
+}
+"""Every analysis by name: they read a graph and return plain dataclasses, never mutate it."""
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -76,6 +89,7 @@ def optimize(
 
 
 __all__ = [
+    "ANALYSES",
     "PASSES",
     "PIPELINES",
     "PassError",
