@@ -20,7 +20,7 @@ venv: $(BIN)/graphcnn
 
 $(VENV)/.dev: $(BIN)/graphcnn
 	$(BIN)/pip install -q $(TORCH)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,onnx]'
 	@touch $@
 
 dev: $(VENV)/.dev
