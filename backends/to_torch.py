@@ -270,7 +270,7 @@ def _module_ref(path: str) -> str:
     for part in path.split("."):
         out += (
             f"[{part}]"
-            if part.isdigit()
+            if part.isdigit() and (part == "0" or not part.startswith("0"))
             else (
                 f".{part}" if part.isidentifier() and not keyword.iskeyword(part) else f"[{part!r}]"
             )

@@ -19,7 +19,8 @@ CONVENTION: dict[str, str] = {
     "convention): conv = Cout*Hout*Wout*(Cin/groups)*kh*kw, linear = in*out; per batch",
     "flops": "2 per MAC, +1 per output element for a bias; batch_norm 2/element (inference "
     "scale+shift); every activation 1/element; add and mul 1/element; max_pool kh*kw-1 and "
-    "avg_pool kh*kw per output element (adaptive/global pools: the exact window sizes); "
+    "avg_pool kh*kw per output element (adaptive/global pools: the exact window sizes, 0 "
+    "when the output size equals the input's); "
     "lrn 2*size+3/element; softmax 3/element; dropout, drop_path, concat, split, "
     "channel_shuffle, flatten, reshape, identity and input 0",
     "params": "trainable parameters (BN running statistics are buffers, counted in weight_bytes)",
@@ -74,6 +75,8 @@ def _adaptive_windows(size: int, out: int) -> int:
 def _adaptive(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
     _, c, h, w = xs[0].shape
     oh, ow = node.attr_pair("output")
+    if (oh, ow) == (h, w):  # a pool to the input's own size is the identity: no work
+        return 0, 0
     return 0, int(c) * _adaptive_windows(int(h), oh) * _adaptive_windows(int(w), ow)
 
 
@@ -91,7 +94,7 @@ COST_RULES: dict[Op, CostRule] = {
     Op.MAX_POOL: _pool(-1),
     Op.AVG_POOL: _pool(0),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
-    Op.GLOBAL_AVG_POOL: lambda node, xs: (0, xs[0].sample_numel),
+    Op.GLOBAL_AVG_POOL: lambda node, xs: (0, 0 if node.type == xs[0] else xs[0].sample_numel),
     Op.DROPOUT: _zero,
     Op.DROP_PATH: _zero,
     Op.ADD: _per_element(1),
