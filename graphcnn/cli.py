@@ -266,7 +266,25 @@ def dump(
     click.echo(_compile(spec, network, sets, input_shape, batch).dump())
 
 
-TARGETS = ("torch", "onnx")
+TARGETS = ("torch", "onnx", "tensorrt")
+
+
+def _parse_batch_range(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from graphcnn.backends.to_tensorrt import TensorRTError, parse_batch_range
+
+    try:
+        return None if value is None else parse_batch_range(value)
+    except TensorRTError as e:
+        raise click.BadParameter(e.message + (f" ({e.hint})" if e.hint else "")) from None
+
+
+def _parse_bytes(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from graphcnn.backends.to_tensorrt import TensorRTError, parse_size
+
+    try:
+        return None if value is None else parse_size(value)
+    except TensorRTError as e:
+        raise click.BadParameter(e.message + (f" ({e.hint})" if e.hint else "")) from None
 
 
 def _pipeline_options(f: F) -> F:
@@ -340,7 +358,8 @@ def passes_cmd() -> None:
     default="torch",
     show_default=True,
     help="What to emit. torch: a standalone nn.Module source file + its weights; "
-    "onnx: an ONNX model.",
+    "onnx: an ONNX model; tensorrt: a TensorRT engine + its manifest (needs TensorRT 10 "
+    "and a CUDA GPU).",
 )
 @click.option(
     "--output",
@@ -359,7 +378,7 @@ def passes_cmd() -> None:
 )
 @click.option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Seed of the default initialisation (ignored with --weights).",
@@ -388,7 +407,8 @@ def passes_cmd() -> None:
     "--int8",
     is_flag=True,
     help="Also write a statically quantised INT8 model (QDQ, per-channel int8 weights) as "
-    "OUTPUT's stem + .int8.onnx and report its agreement with the FP32 OUTPUT (onnx target).",
+    "OUTPUT's stem + .int8.onnx and report its agreement with the FP32 OUTPUT (onnx target). "
+    "tensorrt target: an INT8 engine calibrated on --calibration.",
 )
 @click.option(
     "--calibration",
@@ -397,6 +417,34 @@ def passes_cmd() -> None:
     metavar="DIR_OR_NPZ",
     help="INT8 calibration data: a folder of images or an .npz of model-ready inputs; 20% "
     "is held out for the report. Default: synthetic images (a fallback only).",
+)
+@click.option(
+    "--fp16",
+    is_flag=True,
+    help="tensorrt target: let TensorRT run layers in FP16 (inputs and outputs stay FP32).",
+)
+@click.option(
+    "--batch-range",
+    callback=_parse_batch_range,
+    default=None,
+    metavar="MIN:OPT:MAX",
+    help="tensorrt target: the batch sizes the engine accepts, tuned for OPT, e.g. 1:8:32. "
+    "Default: B:B:B with --batch B, else 1:1:1.",
+)
+@click.option(
+    "--workspace",
+    callback=_parse_bytes,
+    default=None,
+    metavar="SIZE",
+    help="tensorrt target: cap on the builder's scratch GPU memory, e.g. 1GiB or 512MiB.",
+)
+@click.option(
+    "--timing-cache",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="tensorrt target: TensorRT timing cache, read before and updated after the build "
+    "(faster rebuilds).",
 )
 def compile_cmd(
     spec: str,
@@ -413,6 +461,10 @@ def compile_cmd(
     static_batch: int | None,
     int8: bool,
     calibration: str | None,
+    fp16: bool,
+    batch_range: tuple[int, int, int] | None,
+    workspace: int | None,
+    timing_cache: str | None,
     pipeline: str,
     report: bool,
     verify_passes: bool,
@@ -425,17 +477,46 @@ def compile_cmd(
       and loads them.
     --target onnx: OUTPUT is an ONNX model (the inference graph, weights inside;
       above 2 GB they go to OUTPUT.data), checked with onnx.checker.
+    --target tensorrt: OUTPUT is a TensorRT engine built from that ONNX model
+      (dynamic batch, one profile from --batch-range) and OUTPUT.json its
+      manifest (IR/spec hashes, TensorRT, CUDA, GPU, precision, profiles);
+      identical builds come from the engine cache ($GRAPHCNN_TRT_CACHE).
     """
     from pathlib import Path
 
     from graphcnn.weights import init_weights, load_checkpoint
 
-    if int8 and target != "onnx":
-        raise click.BadParameter("--int8 needs --target onnx", param_hint="--int8")
+    if int8 and target not in ("onnx", "tensorrt"):
+        raise click.BadParameter("--int8 needs --target onnx or tensorrt", param_hint="--int8")
+    trt_options = {"--fp16": fp16, "--batch-range": batch_range, "--workspace": workspace,
+                   "--timing-cache": timing_cache}  # fmt: skip
+    for name, value in trt_options.items():
+        if value and target != "tensorrt":
+            raise click.BadParameter(f"{name} needs --target tensorrt", param_hint=name)
+    if target == "tensorrt" and fp16 and int8:
+        raise click.BadParameter(
+            "--fp16 and --int8 are exclusive (an INT8 engine falls back to FP16 already)",
+            param_hint="--fp16",
+        )
+    if target == "tensorrt" and static_batch is not None:
+        raise click.BadParameter(
+            f"use --batch-range {static_batch}:{static_batch}:{static_batch} for a fixed batch",
+            param_hint="--static-batch",
+        )
     if calibration is not None and not int8:
         raise click.BadParameter("--calibration is only used with --int8", param_hint="--int8")
     g = _compile(spec, network, sets, input_shape, batch)
+    if target == "tensorrt":
+        from graphcnn.backends.to_tensorrt import require_runtime
+
+        require_runtime()  # before any work: names what is missing (exit 2)
     out = Path(output)
+    if target == "torch" and Path(output).suffix == ".safetensors":
+        raise click.BadParameter(
+            "the torch target writes Python source to OUTPUT and the weights beside it as "
+            "<stem>.safetensors; give OUTPUT a .py name",
+            param_hint="--output",
+        )
     if not class_name.isidentifier():
         raise click.BadParameter(
             f"{class_name!r} is not a Python identifier", param_hint="--class-name"
@@ -445,6 +526,14 @@ def compile_cmd(
     origin = weights_file or f"seeded PyTorch-style init, seed {seed}"
     if target == "torch":
         _emit_torch(g, weights, out, class_name, origin)
+    elif target == "tensorrt":
+        from graphcnn.backends.to_tensorrt import emit_engine
+
+        precision = "int8" if int8 else "fp16" if fp16 else "fp32"
+        emit_engine(
+            g, weights, out, precision, batch_range, workspace, timing_cache, calibration, opset,
+            echo=click.echo,
+        )  # fmt: skip
     else:
         _emit_onnx(g, weights, out, opset, static_batch, origin, pipeline)
         if int8:
@@ -787,6 +876,205 @@ def import_cmd(
     _print_profile(p, p.at_depth(depth) if depth else p.layers)
     if wrote:
         click.echo(wrote)
+
+
+def _bench_backends(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> Any:
+    from graphcnn.backends.bench import BenchError, parse_backends
+
+    try:
+        return parse_backends(values)
+    except BenchError as e:
+        raise click.BadParameter(f"{e.message}; {e.hint}") from None
+
+
+def _bench_batches(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> Any:
+    from graphcnn.backends.bench import BenchError, parse_batches
+
+    try:
+        return parse_batches(values or ["1,8"])
+    except BenchError as e:
+        raise click.BadParameter(e.message) from None
+
+
+@main.command("bench")
+@click.argument("spec", metavar="SPEC_OR_MODEL")
+@click.option("--network", "-n", default=None, help="Which network or model of the spec file.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    callback=_parse_sets,
+    metavar="KEY=VALUE",
+    help="Override a network parameter with a spec expression. Repeatable.",
+)
+@click.option(
+    "--input",
+    "input_shape",
+    callback=_parse_input,
+    metavar="CxHxW",
+    help="Replace the network's input size, e.g. 3x299x299.",
+)
+@click.option(
+    "--backend",
+    "-b",
+    "backends",
+    multiple=True,
+    callback=_bench_backends,
+    metavar="NAME[,NAME]",
+    help="Backends to compare (comma list or repeated): torch, torch-compile, ort, ort-int8, "
+    "tensorrt. Default: torch,ort,ort-int8 (+ torch-compile with --compile).",
+)
+@click.option(
+    "--batch",
+    "batches",
+    multiple=True,
+    callback=_bench_batches,
+    metavar="B[,B]",
+    help="Batch sizes (comma list or repeated). Default: 1,8.",
+)
+@click.option("--compile", "with_compile", is_flag=True, help="Add torch-compile to the defaults.")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where to run (cuda is skipped with the reason when no GPU is usable).",
+)
+@click.option(
+    "--half",
+    type=click.Choice(["fp16", "bf16"]),
+    default=None,
+    help="On cuda: run the torch backends (and tensorrt) in this dtype, channels_last.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads: torch.set_num_threads and ONNX Runtime intra-op threads.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Untimed calls before each measurement.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Timed calls per measurement, at least.",
+)
+@click.option(
+    "--min-time",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds of timed calls per measurement, at least.",
+)
+@click.option(
+    "--pipeline",
+    "-p",
+    default="inference",
+    show_default=True,
+    metavar="NAME|PASS,PASS",
+    help="Passes applied for the deployment backends (ort, ort-int8, tensorrt).",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True),
+    default=None,
+    metavar="DIR_OR_NPZ",
+    help="ort-int8 calibration data (default: synthetic images, a fallback only).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Weights and inputs seed.")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="OUT.png",
+    help="Also write a bar chart of throughput per backend and batch (needs matplotlib).",
+)
+def bench_cmd(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    backends: list[str],
+    batches: list[int],
+    with_compile: bool,
+    device: str,
+    half: str | None,
+    threads: int | None,
+    warmup: int,
+    repeat: int,
+    min_time: float,
+    pipeline: str,
+    calibration: str | None,
+    seed: int,
+    as_json: bool,
+    plot_path: str | None,
+) -> None:
+    """Compare backends on the same inputs: latency, throughput, GFLOP/s and output error.
+
+    \b
+    Each backend's output is first checked against PyTorch eager (float32) on the same input;
+    an error above tolerance is FLAGGED in the table, not hidden. A backend that cannot run
+    here (no GPU, no tensorrt) is listed as skipped with the reason. See
+    graphcnn/backends/bench.py for the method and the --json keys.
+    """
+    from graphcnn.backends import bench
+
+    if half is not None and device != "cuda":
+        raise click.BadParameter("--half needs --device cuda", param_hint="--half")
+    if plot_path is not None:
+        bench.check_plot_support()
+    names = backends or [*bench.DEFAULT_BACKENDS] + (["torch-compile"] if with_compile else [])
+    if backends and with_compile and "torch-compile" not in names:
+        names.insert(1, "torch-compile")
+    g = _compile(spec, network, sets, input_shape, None)
+    options: dict[str, Any] = dict(
+        device=device,
+        threads=threads,
+        half=half,
+        warmup=warmup,
+        repeat=repeat,
+        min_time=min_time,
+        pipeline=pipeline,
+        seed=seed,
+        calibration=calibration,
+    )
+    if as_json or not sys.stderr.isatty():
+        result = bench.run_bench(g, names, batches, **options)
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=_console(stderr=True),
+        )
+        with bar:
+            task = bar.add_task("bench", total=1)
+
+            def progress(text: str, done: float, total: float) -> None:
+                bar.update(task, description=text, completed=done, total=total)
+
+            result = bench.run_bench(g, names, batches, progress=progress, **options)
+    if plot_path is not None:
+        bench.plot(result, plot_path)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+        return
+    console = _console()
+    for item in bench.render(result):
+        console.print(item)
+    if plot_path is not None:
+        console.print(f"wrote {plot_path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -117,7 +117,14 @@ def load_checkpoint(path: str | Path, graph: Graph | None = None) -> Weights:
         try:
             obj = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
-            raise WeightsError(f"cannot read PyTorch checkpoint {str(p)!r}: {e}") from None
+            if "Unsupported global" in str(e):  # a pickled object (e.g. a whole nn.Module)
+                raise WeightsError(
+                    f"{p.name} holds pickled Python objects, not a plain state dict",
+                    "save model.state_dict(), not the model object: "
+                    "torch.save(model.state_dict(), path)",
+                ) from None
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise WeightsError(f"cannot read PyTorch checkpoint {str(p)!r}: {first}") from None
         if (
             isinstance(obj, Mapping)
             and "state_dict" in obj

@@ -6,9 +6,10 @@ Before / after::
     x -> flatten                             # after: one
 
 Fires on a ``flatten``/``reshape`` whose input is a ``flatten``/``reshape`` used by nothing
-else (a graph output counts as a use: a returned view is kept). A view of a view is a view of the original: the second node is rewritten to read the
-first one's input (a ``flatten`` stays a ``flatten``, since it flattens any shape; otherwise a
-``reshape`` to the same output shape) and the first node goes.
+else (a graph output counts as a use: a returned view is kept). A view of a view is a view of
+the original: the second node is rewritten to read the first one's input (a ``flatten`` stays a
+``flatten``, since it flattens any shape; otherwise a ``reshape`` to the same output shape) and
+the first node goes.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ when the first view has no other user.
 
 from __future__ import annotations
 
-import pytest
 from pass_helpers import (
     assert_same_graph,
     assert_same_outputs,
