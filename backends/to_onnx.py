@@ -8,7 +8,8 @@ inference graph: training-only nodes (auxiliary heads) are not exported.
 
 Opsets: :data:`OPSETS` (default :data:`DEFAULT_OPSET`). ``gelu`` uses the Gelu op from opset 20
 and its exact erf form before; ``relu6`` is Clip(0, 6); ``silu`` is x * Sigmoid(x).
-Weights larger than 2 GB are written as external data beside the model.
+Weights larger than 2 GB are written as external data beside the model (``<name>.<id>.data``, a
+fresh name per save, so the model and its weights are always replaced as a pair).
 """
 
 from __future__ import annotations
@@ -148,13 +149,48 @@ def _gelu(b: _Builder, n: Node, xs: list[str]) -> None:
     b.node("Mul", [f"{p}.prod", half], [n.name], n.name, n)
 
 
+def _ceil_pads(b: _Builder, n: Node, op_type: str) -> tuple[list[int], int]:
+    """Pads and ceil_mode that give PyTorch's output size in ONNX.
+
+    PyTorch drops a last window that would start in the right padding; ONNX Runtime's ceil mode
+    keeps it. Where they differ, a max pool is expressed exactly with ceil_mode 0 and just
+    enough extra padding at the bottom/right (padding never wins a max); an average pool would
+    change its divisor, so that case is refused.
+    """
+    pads, ceil = _pads(n), int(bool(n.attrs["ceil_mode"]))
+    if not ceil:
+        return pads, ceil
+    src = b.graph[n.inputs[0]].type.shape
+    dil = attr_pair(n.attrs, "dilation") if op_type == "MaxPool" else (1, 1)
+    extra: list[int] = []
+    for axis in (0, 1):
+        size, k = int(src[2 + axis]), attr_pair(n.attrs, "kernel")[axis]
+        s, p = attr_pair(n.attrs, "stride")[axis], attr_pair(n.attrs, "padding")[axis]
+        k_eff, out = dil[axis] * (k - 1) + 1, int(n.type.shape[2 + axis])
+        if -(-(size + 2 * p - k_eff) // s) + 1 == out:
+            extra.append(p)
+            continue
+        end = (out - 1) * s + k_eff - size - p
+        if op_type != "MaxPool" or end < 0 or (size + p + end - k_eff) // s + 1 != out:
+            raise OnnxError(
+                f"{n.op} {n.name} ({n.loc}): ceil mode with padding drops a last window in "
+                "PyTorch but not in ONNX",
+                "use ceil: false, or padding that fits exactly",
+            )
+        extra.append(end)
+    if extra == pads[2:]:
+        return pads, ceil
+    return [pads[0], pads[1], extra[0], extra[1]], 0
+
+
 def _pool(op_type: str) -> Lowering:
     def lower(b: _Builder, n: Node, xs: list[str]) -> None:
+        pads, ceil = _ceil_pads(b, n, op_type)
         attrs: dict[str, Any] = {
             "kernel_shape": list(attr_pair(n.attrs, "kernel")),
             "strides": list(attr_pair(n.attrs, "stride")),
-            "pads": _pads(n),
-            "ceil_mode": int(bool(n.attrs["ceil_mode"])),
+            "pads": pads,
+            "ceil_mode": ceil,
         }
         if op_type == "MaxPool" and attr_pair(n.attrs, "dilation") != (1, 1):
             attrs["dilations"] = list(attr_pair(n.attrs, "dilation"))
@@ -202,12 +238,12 @@ def _split(b: _Builder, n: Node, xs: list[str]) -> None:
 
 
 def _shuffle(b: _Builder, n: Node, xs: list[str]) -> None:
-    _, c, h, w = (int(d) if not isinstance(d, str) else -1 for d in n.type.shape)
+    _, c, h, w = (int(d) if not isinstance(d, str) else 0 for d in n.type.shape)
     g = attr_int(n.attrs, "groups")
     p = n.name
-    b.node(
+    b.node(  # a 0 in a Reshape target copies that input dim: the (dynamic) batch stays 'N'
         "Reshape",
-        [xs[0], b.const(f"{p}.grouped_shape", [-1, g, c // g, h, w])],
+        [xs[0], b.const(f"{p}.grouped_shape", [0, g, c // g, h, w])],
         [f"{p}.grouped"],
         f"{p}.grouped",
         n,
@@ -220,9 +256,7 @@ def _shuffle(b: _Builder, n: Node, xs: list[str]) -> None:
         n,
         perm=[0, 2, 1, 3, 4],
     )
-    b.node(
-        "Reshape", [f"{p}.transposed", b.const(f"{p}.shape", [-1, c, h, w])], [n.name], n.name, n
-    )
+    b.node("Reshape", [f"{p}.transposed", b.const(f"{p}.shape", [0, c, h, w])], [n.name], n.name, n)
 
 
 def _reshape(b: _Builder, n: Node, xs: list[str]) -> None:
@@ -238,6 +272,12 @@ def _softmax(b: _Builder, n: Node, xs: list[str]) -> None:
 
 
 def _lrn(b: _Builder, n: Node, xs: list[str]) -> None:
+    if attr_int(n.attrs, "size") % 2 == 0:
+        raise OnnxError(
+            f"lrn {n.name} ({n.loc}) has an even size: ONNX's LRN needs an odd "
+            "window (and centres it differently from PyTorch for even sizes)",
+            "use an odd size, as AlexNet's 5",
+        )
     b.node(
         "LRN",
         xs,
@@ -352,7 +392,7 @@ def check(model: onnx.ModelProto, graph: Graph | None = None) -> None:
     import onnx
 
     try:
-        if model.ByteSize() < PROTOBUF_LIMIT:
+        if _size(model) < PROTOBUF_LIMIT:
             onnx.checker.check_model(model, full_check=True)
         inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
@@ -376,6 +416,7 @@ def check(model: onnx.ModelProto, graph: Graph | None = None) -> None:
 def save(model: onnx.ModelProto, path: str | Path) -> list[Path]:
     """Write ``model`` atomically; above 2 GB the weights go to ``<name>.data`` beside it."""
     import os
+    import secrets
     import tempfile
 
     import onnx
@@ -383,19 +424,38 @@ def save(model: onnx.ModelProto, path: str | Path) -> list[Path]:
     from graphcnn.weights import write_atomic
 
     p = Path(path)
-    if model.ByteSize() < PROTOBUF_LIMIT:
+    if _size(model) < PROTOBUF_LIMIT:
         write_atomic(p, model.SerializeToString())
         return [p]
-    data = p.with_name(p.name + ".data")
+    # NOTE: the data file gets a fresh name, and the model (which names it) is replaced last:
+    # a reader sees the old pair or the new pair, never a model with someone else's weights.
+    data = p.with_name(f"{p.name}.{secrets.token_hex(4)}.data")
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)  # save_model turns tensors into external references in place
+    umask = os.umask(0)
+    os.umask(umask)
     with tempfile.TemporaryDirectory(dir=p.parent) as tmp:
         tmp_model = Path(tmp) / p.name
         onnx.save_model(
-            model,
+            copy,
             str(tmp_model),
             save_as_external_data=True,
             all_tensors_to_one_file=True,
             location=data.name,
         )
+        for f in (Path(tmp) / data.name, tmp_model):
+            os.chmod(f, 0o666 & ~umask)
         os.replace(Path(tmp) / data.name, data)
         os.replace(tmp_model, p)
+    for old in p.parent.glob(f"{p.name}.*.data"):
+        if old != data:
+            old.unlink(missing_ok=True)
     return [p, data]
+
+
+def _size(model: onnx.ModelProto) -> int:
+    """Serialized size, or the protobuf limit where protobuf refuses to compute it (> 2 GB)."""
+    try:
+        return int(model.ByteSize())
+    except Exception:  # noqa: BLE001 - protobuf raises EncodeError/ValueError above 2 GB
+        return PROTOBUF_LIMIT

@@ -315,6 +315,12 @@ def generate_source(
         expr = low.expr.format(*args, m=module)
         if node.op in (Op.RELU, Op.RELU6) and _inplace_ok(graph, node, outputs):
             expr = expr[:-1] + ", inplace=True)"
+        elif (
+            node.op is Op.ADD
+            and node.inputs[0] != node.inputs[1]
+            and _inplace_ok(graph, node, outputs)
+        ):
+            expr = f"{args[0]}.add_({args[1]})"  # as torchvision's `out += identity`
         var[node.name] = _var(node.name, taken)
         line = f"{var[node.name]} = {expr}"
         dead = sorted(
