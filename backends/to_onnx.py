@@ -387,18 +387,23 @@ def to_onnx(
     return model
 
 
-def check(model: onnx.ModelProto, graph: Graph | None = None) -> None:
-    """``onnx.checker`` (full check) plus strict shape inference, compared with the IR's types."""
+def check(model: onnx.ModelProto, graph: Graph | None = None) -> bytes | None:
+    """``onnx.checker`` with full check (strict, type-checked shape inference), compared with
+    the IR's types. Returns the serialized model (None above 2 GB) so that :func:`save` need not
+    serialize it again: the model is encoded once, and shapes are inferred once."""
     import onnx
 
+    data = model.SerializeToString() if _size(model) < PROTOBUF_LIMIT else None
     try:
-        if _size(model) < PROTOBUF_LIMIT:
-            onnx.checker.check_model(model, full_check=True)
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+        if data is not None:  # the checker proper; infer_shapes below is its full_check part
+            onnx.checker.check_model(data)
+        inferred = onnx.shape_inference.infer_shapes(
+            data if data is not None else model, check_type=True, strict_mode=True
+        )
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise OnnxError(f"invalid ONNX model: {e}") from None
     if graph is None:
-        return
+        return data
     known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     for node in graph.inference():
         info = known.get(node.name)
@@ -411,9 +416,10 @@ def check(model: onnx.ModelProto, graph: Graph | None = None) -> None:
         want = [int(x) for x in node.type.shape[1:]]
         if [int(d) for d in dims[1:]] != want:
             raise OnnxError(f"ONNX shape inference gives {dims} for {node.name}, the IR {want}")
+    return data
 
 
-def save(model: onnx.ModelProto, path: str | Path) -> list[Path]:
+def save(model: onnx.ModelProto, path: str | Path, serialized: bytes | None = None) -> list[Path]:
     """Write ``model`` atomically; above 2 GB the weights go to ``<name>.data`` beside it."""
     import os
     import secrets
@@ -424,8 +430,8 @@ def save(model: onnx.ModelProto, path: str | Path) -> list[Path]:
     from graphcnn.weights import write_atomic
 
     p = Path(path)
-    if _size(model) < PROTOBUF_LIMIT:
-        write_atomic(p, model.SerializeToString())
+    if serialized is not None or _size(model) < PROTOBUF_LIMIT:
+        write_atomic(p, serialized if serialized is not None else model.SerializeToString())
         return [p]
     # NOTE: the data file gets a fresh name, and the model (which names it) is replaced last:
     # a reader sees the old pair or the new pair, never a model with someone else's weights.

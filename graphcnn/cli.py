@@ -572,8 +572,8 @@ def _emit_onnx(
     from graphcnn.cost import profile
 
     model = to_onnx(g, weights, opset=opset, static_batch=static_batch)
-    check(model, g)
-    files = save(model, out)
+    serialized = check(model, g)
+    files = save(model, out, serialized)
     t = profile(g.inference()).totals
     ops = Counter(n.op_type for n in model.graph.node)
     size = sum(f.stat().st_size for f in files)
