@@ -397,9 +397,9 @@ def check(model: onnx.ModelProto, graph: Graph | None = None) -> bytes | None:
     try:
         if data is not None:  # the checker proper; infer_shapes below is its full_check part
             onnx.checker.check_model(data)
-        inferred = onnx.shape_inference.infer_shapes(
-            data if data is not None else model, check_type=True, strict_mode=True
-        )
+            inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=True)
+        else:
+            inferred = _check_large(model)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise OnnxError(f"invalid ONNX model: {e}") from None
     if graph is None:
@@ -417,6 +417,32 @@ def check(model: onnx.ModelProto, graph: Graph | None = None) -> bytes | None:
         if [int(d) for d in dims[1:]] != want:
             raise OnnxError(f"ONNX shape inference gives {dims} for {node.name}, the IR {want}")
     return data
+
+
+def _check_large(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Check and infer shapes of a model above 2 GB: protobuf cannot hold it as one message, so
+    both work on a temporary copy saved with external data (the checker's and shape inference's
+    path forms); the inferred graph is read back without its weights."""
+    import tempfile
+
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp) / "model.onnx", Path(tmp) / "inferred.onnx"
+        onnx.save_model(
+            copy,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location="model.onnx.data",
+        )
+        onnx.checker.check_model(str(path))
+        onnx.shape_inference.infer_shapes_path(
+            str(path), str(out), check_type=True, strict_mode=True
+        )
+        return onnx.load_model(str(out), load_external_data=False)
 
 
 def save(model: onnx.ModelProto, path: str | Path, serialized: bytes | None = None) -> list[Path]:
