@@ -132,34 +132,11 @@ def analyze(
             moved = moved * width // itemsize
         compute_s = c.flops / peak
         memory_s = moved / bandwidth
-        if compute_s >= memory_s:
-            append(
-                LayerTime(
-                    row.name,
-                    row.op,
-                    c.macs,
-                    c.flops,
-                    moved,
-                    compute_s,
-                    memory_s,
-                    compute_s,
-                    "compute",
-                )
-            )
-        else:
-            append(
-                LayerTime(
-                    row.name,
-                    row.op,
-                    c.macs,
-                    c.flops,
-                    moved,
-                    compute_s,
-                    memory_s,
-                    memory_s,
-                    "memory",
-                )
-            )
+        bound: Bound = "compute" if compute_s >= memory_s else "memory"
+        time_s = compute_s if bound == "compute" else memory_s
+        append(
+            LayerTime(row.name, row.op, c.macs, c.flops, moved, compute_s, memory_s, time_s, bound)
+        )
     return out
 
 
