@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
-from graphcnn.ir import ACTIVATIONS, Graph, Node, Op, TensorType
+from graphcnn.ir import Graph, GroupOp, Node, Op, TensorType
 from graphcnn.util import gc_paused
 
 CONVENTION: dict[str, str] = {
@@ -90,7 +90,7 @@ COST_RULES: dict[Op, CostRule] = {
     Op.LINEAR: _linear,
     Op.BATCH_NORM: _per_element(2),
     Op.LRN: _lrn,
-    **{op: _per_element(1) for op in ACTIVATIONS},
+    **{op: _per_element(1) for op in GroupOp.ACTIVATION},
     Op.MAX_POOL: _pool(-1),
     Op.AVG_POOL: _pool(0),
     Op.ADAPTIVE_AVG_POOL: _adaptive,

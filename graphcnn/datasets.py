@@ -44,7 +44,7 @@ def load_digits_raw() -> tuple[Array, Array]:
     return images.copy(), labels.copy()
 
 
-def _bilinear_matrix(n_in: int, n_out: int) -> Array:
+def bilinear_matrix(n_in: int, n_out: int) -> Array:
     """[n_out, n_in] weights of 1-D linear interpolation with half-pixel centres.
 
     The same sampling as ``torch.nn.functional.interpolate(mode="bilinear",
@@ -81,7 +81,7 @@ def resize(images: Array, size: int, mode: str = "bilinear") -> Array:
         return images[..., _nearest_index(h, size)[:, None], _nearest_index(w, size)[None, :]]
     if mode != "bilinear":
         raise ValueError(f"mode must be 'bilinear' or 'nearest', got {mode!r}")
-    rows, cols = _bilinear_matrix(h, size), _bilinear_matrix(w, size)
+    rows, cols = bilinear_matrix(h, size), bilinear_matrix(w, size)
     out: Array = np.einsum("ih,...hw,jw->...ij", rows, images.astype(np.float64), cols)
     return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from graphcnn.ir import SourceLoc
+from graphcnn.types import SourceLoc
 
 SOURCES: dict[str, str] = {}
 """Text of every spec file read in this process, by the name used in its locations."""

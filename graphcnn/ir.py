@@ -9,142 +9,28 @@ nodes (``split`` has one node per chunk), which keeps every consumer a plain nam
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
+
+from graphcnn.ops import GroupOp, Op
+from graphcnn.shapes import ShapeError, infer_node
+from graphcnn.types import (
+    DTYPE_BYTES,
+    AttrValue,
+    Dim,
+    ParamDecl,
+    SourceLoc,
+    TensorType,
+    attr_float,
+    attr_int,
+    attr_ints,
+    attr_pair,
+    freeze,
+)
 
 if TYPE_CHECKING:
     import networkx
-
-Dim = int | str
-"""A dimension: a concrete size, or a symbol such as the batch ``"N"``."""
-
-AttrValue = int | float | bool | str | None | tuple[Any, ...]
-
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int64": 8}
-
-
-class Op(str, enum.Enum):
-    """Every operation the IR knows. Each backend and rule table has one entry per member."""
-
-    INPUT = "input"
-    CONV2D = "conv2d"
-    LINEAR = "linear"
-    BATCH_NORM = "batch_norm"
-    LRN = "lrn"
-    RELU = "relu"
-    RELU6 = "relu6"
-    SIGMOID = "sigmoid"
-    TANH = "tanh"
-    SILU = "silu"
-    HARDSWISH = "hardswish"
-    GELU = "gelu"
-    MAX_POOL = "max_pool2d"
-    AVG_POOL = "avg_pool2d"
-    ADAPTIVE_AVG_POOL = "adaptive_avg_pool2d"
-    GLOBAL_AVG_POOL = "global_avg_pool"
-    DROPOUT = "dropout"
-    DROP_PATH = "drop_path"
-    ADD = "add"
-    MUL = "mul"
-    CONCAT = "concat"
-    SPLIT = "split"
-    CHANNEL_SHUFFLE = "channel_shuffle"
-    FLATTEN = "flatten"
-    RESHAPE = "reshape"
-    SOFTMAX = "softmax"
-    IDENTITY = "identity"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-ACTIVATIONS = frozenset({Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU})
-
-
-@dataclass(frozen=True, slots=True)
-class SourceLoc:
-    """Where in a spec a node (or an error) comes from."""
-
-    file: str
-    line: int
-    col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
-
-
-@dataclass(frozen=True, slots=True)
-class TensorType:
-    """Shape (batch first, then C, H, W or features) and element type of a tensor."""
-
-    shape: tuple[Dim, ...]
-    dtype: str = "float32"
-
-    @property
-    def sample_shape(self) -> tuple[int, ...]:
-        """The shape without the batch dimension (always concrete)."""
-        return tuple(int(d) for d in self.shape[1:])
-
-    @property
-    def sample_numel(self) -> int:
-        n = 1
-        for d in self.shape[1:]:
-            n *= int(d)
-        return n
-
-    @property
-    def itemsize(self) -> int:
-        return DTYPE_BYTES[self.dtype]
-
-    def __str__(self) -> str:
-        short = {"float32": "f32", "float16": "f16", "bfloat16": "bf16", "int8": "i8"}
-        return f"{short.get(self.dtype, self.dtype)}[{','.join(str(d) for d in self.shape)}]"
-
-
-@dataclass(frozen=True, slots=True)
-class ParamDecl:
-    """A parameter (trainable) or buffer (state such as BN running statistics), by shape only."""
-
-    name: str
-    shape: tuple[int, ...]
-    trainable: bool = True
-
-    @property
-    def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
-
-
-def freeze(attrs: Mapping[str, AttrValue]) -> Mapping[str, AttrValue]:
-    return MappingProxyType(dict(attrs))
-
-
-def attr_int(attrs: Mapping[str, AttrValue], key: str) -> int:
-    """``int(attrs[key])``: an integer attribute (``groups``, ``axis``, ...)."""
-    return int(cast("int | float | str", attrs[key]))
-
-
-def attr_float(attrs: Mapping[str, AttrValue], key: str) -> float:
-    """``float(attrs[key])``: a real attribute (``eps``, ``p``, ``alpha``, ...)."""
-    return float(cast("int | float | str", attrs[key]))
-
-
-def attr_pair(
-    attrs: Mapping[str, AttrValue], key: str, default: tuple[int, int] | None = None
-) -> tuple[int, int]:
-    """A ``(h, w)`` attribute (``kernel``, ``stride``, ...); ``default`` if given and absent."""
-    value = attrs[key] if default is None else attrs.get(key, default)
-    return cast("tuple[int, int]", value)
-
-
-def attr_ints(attrs: Mapping[str, AttrValue], key: str) -> tuple[int, ...]:
-    """A tuple-of-integers attribute (``shape``, ``sizes``)."""
-    return cast("tuple[int, ...]", attrs[key])
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,8 +175,6 @@ class Graph:
 
     def verify(self) -> None:
         """Check the invariants in O(nodes + edges); raise :class:`IRError` on the first failure."""
-        from graphcnn.shapes import ShapeError, infer_node
-
         seen: dict[str, Node] = {}
         for node in self.nodes.values():
             for i in node.inputs:
@@ -373,3 +257,23 @@ def _fmt(v: AttrValue) -> str:
     if isinstance(v, str):
         return repr(v)
     return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+__all__ = [
+    "DTYPE_BYTES",
+    "AttrValue",
+    "Dim",
+    "Graph",
+    "GroupOp",
+    "IRError",
+    "Node",
+    "Op",
+    "ParamDecl",
+    "SourceLoc",
+    "TensorType",
+    "attr_float",
+    "attr_int",
+    "attr_ints",
+    "attr_pair",
+    "freeze",
+]

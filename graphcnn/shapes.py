@@ -13,17 +13,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
-from graphcnn.ir import (
-    ACTIVATIONS,
-    AttrValue,
-    Dim,
-    Op,
-    ParamDecl,
-    TensorType,
-    attr_int,
-    attr_ints,
-    attr_pair,
-)
+from graphcnn.ops import GroupOp, Op, arity
+from graphcnn.types import AttrValue, Dim, ParamDecl, TensorType, attr_int, attr_ints, attr_pair
 
 MAX_NUMEL = 10**12
 """Largest tensor (elements per sample) a spec may create: larger is a runaway spec."""
@@ -325,7 +316,7 @@ SHAPE_RULES: dict[Op, Rule] = {
     Op.LINEAR: _linear,
     Op.BATCH_NORM: _batch_norm,
     Op.LRN: _spatial_same,
-    **{op: _same for op in ACTIVATIONS},
+    **{op: _same for op in GroupOp.ACTIVATION},
     Op.MAX_POOL: _pool("maxpool"),
     Op.AVG_POOL: _pool("avgpool"),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
@@ -343,18 +334,15 @@ SHAPE_RULES: dict[Op, Rule] = {
     Op.IDENTITY: _same,
 }
 
-ARITY: dict[Op, int | None] = {op: 1 for op in Op}
-ARITY.update({Op.INPUT: 0, Op.ADD: 2, Op.MUL: 2, Op.CONCAT: None})
-
 
 def infer_node(
     op: Op, attrs: Attrs, inputs: Sequence[TensorType]
 ) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     """Output type and parameter declarations of ``op`` applied to ``inputs``."""
-    arity = ARITY[op]
-    if arity is not None and len(inputs) != arity:
-        raise ShapeError(f"{op} takes {arity} input(s), got {len(inputs)}")
-    if arity is None and not inputs:
+    n = arity(op)
+    if n is not None and len(inputs) != n:
+        raise ShapeError(f"{op} takes {n} input(s), got {len(inputs)}")
+    if n is None and not inputs:
         raise ShapeError(f"{op} needs at least one input")
     batches = {x.shape[0] for x in inputs}
     if len(batches) > 1:

@@ -1,8 +1,9 @@
-"""graphcnn.passes: IR -> IR transforms and analyses, one pass per file.
+"""graphcnn.passes: IR -> IR transforms, one pass per file.
 
 The registry and the pipelines are explicit data. A pass's file name is its registry name and
 its CLI name; its module docstring is its specification (before/after in spec terms, when it
-fires, the math, what it refuses). This folder installs as ``graphcnn.passes``.
+fires, the math, what it refuses). Analyses, which read a graph and never change it, are the
+stage before this one (``graphcnn.analysis``). This folder installs as ``graphcnn.passes``.
 """
 
 if __name__ != "graphcnn.passes":
@@ -11,20 +12,16 @@ if __name__ != "graphcnn.passes":
         "install graphcnn (pip install -e .) and use 'import graphcnn.passes'"
     )
 
-from collections.abc import Callable, Sequence  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
 
+from graphcnn.ir import Graph  # noqa: E402
 from graphcnn.passes import (  # noqa: E402 - after the import-name guard
-    advise_bottlenecks,
     eliminate_dead_nodes,
     eliminate_identity,
     fold_bn,
     merge_reshapes,
-    peak_memory,
-    receptive_field,
     remove_dropout,
     remove_training_outputs,
-    roofline,
 )
 from graphcnn.passes.manager import (  # noqa: E402
     PassError,
@@ -35,8 +32,7 @@ from graphcnn.passes.manager import (  # noqa: E402
     resolve,
     run_pipeline,
 )
-
-from graphcnn.ir import Graph  # noqa: E402
+from graphcnn.util import gc_paused  # noqa: E402
 
 PASSES: dict[str, Transform] = {
     "remove_training_outputs": remove_training_outputs.run,
@@ -47,14 +43,6 @@ PASSES: dict[str, Transform] = {
     "eliminate_dead_nodes": eliminate_dead_nodes.run,
 }
 """Every transform pass by name."""
-
-ANALYSES: dict[str, Callable[..., Any]] = {
-    "receptive_field": receptive_field.analyze,
-    "peak_memory": peak_memory.analyze,
-    "roofline": roofline.analyze,
-    "advise_bottlenecks": advise_bottlenecks.analyze,
-}
-"""Every analysis by name: they read a graph and return plain dataclasses, never mutate it."""
 
 PIPELINES: dict[str, tuple[str, ...]] = {
     "none": (),
@@ -88,13 +76,25 @@ def optimize(
     return run_pipeline(graph, weights, resolve(pipeline, PASSES, PIPELINES), PASSES, verify)
 
 
+def apply_pipeline(graph: Graph, pipeline: str | Sequence[str]) -> Graph:
+    """Run a pipeline's transforms on a graph without weights and without per-pass reports.
+
+    :func:`optimize` profiles the whole graph before and after every pass to report what
+    changed; callers that only need the final graph (``analyze``) use this instead.
+    """
+    with gc_paused():
+        for name in resolve(pipeline, PASSES, PIPELINES):
+            graph = PASSES[name](graph, None).graph
+    return graph
+
+
 __all__ = [
-    "ANALYSES",
     "PASSES",
     "PIPELINES",
     "PassError",
     "PassReport",
     "PassResult",
+    "apply_pipeline",
     "describe",
     "optimize",
     "run_pipeline",

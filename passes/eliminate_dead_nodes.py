@@ -15,9 +15,8 @@ Graph inputs are always kept, as they are the graph's signature. Weights of remo
 
 from __future__ import annotations
 
-from graphcnn.passes.manager import PassResult, Weights
-
 from graphcnn.ir import Graph, Op
+from graphcnn.passes.manager import PassResult, Weights
 
 
 def run(graph: Graph, weights: Weights | None = None) -> PassResult:

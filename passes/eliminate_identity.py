@@ -11,15 +11,14 @@ Users are rewired to the input; nothing else changes.
 
 from __future__ import annotations
 
+from graphcnn.ir import Graph, GroupOp, Node, Op
 from graphcnn.passes.manager import PassResult, Weights, bypass
-
-from graphcnn.ir import Graph, Node, Op
 
 
 def _noop(graph: Graph, n: Node) -> bool:
     if n.op is Op.IDENTITY:
         return True
-    return n.op in (Op.RESHAPE, Op.FLATTEN) and graph[n.inputs[0]].type == n.type
+    return n.op in GroupOp.RESHAPE and graph[n.inputs[0]].type == n.type
 
 
 def run(graph: Graph, weights: Weights | None = None) -> PassResult:

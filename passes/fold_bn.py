@@ -31,12 +31,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphcnn.ir import Graph, GroupOp, Node, Op, freeze
 from graphcnn.passes.manager import PassResult, Weights
-
-from graphcnn.ir import Graph, Node, Op, freeze
 from graphcnn.shapes import infer_node
 
-LAYERS = frozenset({Op.CONV2D, Op.LINEAR})
+LAYERS = GroupOp.MACS
 
 
 def _with_bias(graph: Graph, layer: Node) -> Node:

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graphcnn.cost import COST_RULES
 from graphcnn.errors import GraphcnnError
-from graphcnn.ir import Graph, IRError
+from graphcnn.ir import Graph, GroupOp, IRError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -126,13 +127,10 @@ def run_pipeline(
 
 def _params_macs(graph: Graph) -> tuple[int, int]:
     """Params and MACs of the whole graph (training parts included), without a full profile."""
-    from graphcnn.cost import COST_RULES
-    from graphcnn.ir import Op
-
     params = macs = 0
     for node in graph:
         params += node.num_params
-        if node.op is Op.CONV2D or node.op is Op.LINEAR:
+        if node.op in GroupOp.MACS:
             macs += COST_RULES[node.op](node, [graph[i].type for i in node.inputs])[0]
     return params, macs
 

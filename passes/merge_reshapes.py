@@ -14,11 +14,10 @@ the first node goes.
 
 from __future__ import annotations
 
+from graphcnn.ir import Graph, GroupOp, Node, Op, freeze
 from graphcnn.passes.manager import PassResult, Weights
 
-from graphcnn.ir import Graph, Node, Op, freeze
-
-VIEWS = frozenset({Op.FLATTEN, Op.RESHAPE})
+VIEWS = GroupOp.RESHAPE
 
 
 def run(graph: Graph, weights: Weights | None = None) -> PassResult:

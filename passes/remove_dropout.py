@@ -13,12 +13,9 @@ Their users are rewired to their input.
 
 from __future__ import annotations
 
+from graphcnn.ir import Graph, GroupOp
 from graphcnn.passes.manager import PassResult, Weights, bypass
-
-from graphcnn.ir import Graph, Op
-
-STOCHASTIC = frozenset({Op.DROPOUT, Op.DROP_PATH})
 
 
 def run(graph: Graph, weights: Weights | None = None) -> PassResult:
-    return bypass(graph, lambda n: n.op in STOCHASTIC)
+    return bypass(graph, lambda n: n.op in GroupOp.STOCHASTIC)

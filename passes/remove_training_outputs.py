@@ -12,9 +12,8 @@ computed from such a node) and on every graph output they produce, with their we
 
 from __future__ import annotations
 
-from graphcnn.passes.manager import PassResult, Weights
-
 from graphcnn.ir import Graph
+from graphcnn.passes.manager import PassResult, Weights
 
 
 def run(graph: Graph, weights: Weights | None = None) -> PassResult:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +49,15 @@ def spec_error(text: str, **kw: object) -> SpecError:
     with pytest.raises(SpecError) as info:
         graphcnn.compile_text(text, **kw)  # type: ignore[arg-type]
     return info.value
+
+
+@pytest.fixture(scope="module")
+def torch1() -> Iterator[Any]:
+    """torch with the cores shared between xdist workers (one thread each on the 2-core machine),
+    for the module that asks; skips without torch."""
+    torch = pytest.importorskip("torch")
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    old = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    yield torch
+    torch.set_num_threads(old)

@@ -19,10 +19,10 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from graphcnn.passes import PASSES, PassResult
 
 import graphcnn
 from graphcnn.ir import Graph, Op
+from graphcnn.passes import PASSES, PassResult
 from graphcnn.weights import init_weights
 
 TOL = 1e-5
@@ -56,8 +56,7 @@ def canonical(graph: Graph) -> str:
     for n in graph:
         attrs = ", ".join(f"{k}={_attr(v)}" for k, v in sorted(n.attrs.items()))
         params = ", ".join(
-            f"{p.name}{'' if p.trainable else '*'}:{'x'.join(map(str, p.shape))}"
-            for p in n.params
+            f"{p.name}{'' if p.trainable else '*'}:{'x'.join(map(str, p.shape))}" for p in n.params
         )
         line = f"%{n.name}: {n.type} = {n.op}({', '.join('%' + i for i in n.inputs)})"
         line += f" {{{attrs}}} [{params}]"
@@ -73,9 +72,7 @@ def assert_same_graph(actual: Graph, expected: Graph) -> None:
     a, e = canonical(actual), canonical(expected)
     if a != e:
         diff = "\n".join(
-            difflib.unified_diff(
-                e.splitlines(), a.splitlines(), "expected", "actual", lineterm=""
-            )
+            difflib.unified_diff(e.splitlines(), a.splitlines(), "expected", "actual", lineterm="")
         )
         raise AssertionError(f"graph structure differs:\n{diff}")
 
@@ -95,9 +92,7 @@ def run_pass(
     return result
 
 
-def random_bn_weights(
-    graph: Graph, seed: int = 0, dtype: str = "float32"
-) -> dict[str, np.ndarray]:
+def random_bn_weights(graph: Graph, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
     """Seeded PyTorch-style weights, with non-trivial BN statistics and affine parameters:
     running_mean ~ N(0, 0.5), running_var ~ U(0.5, 2), gamma ~ U(0.5, 1.5), beta ~ N(0, 0.5)."""
     weights = init_weights(graph, seed, dtype)
@@ -120,6 +115,7 @@ def lowered_outputs(
 ) -> list[np.ndarray]:
     """Lower ``graph`` with ``weights`` (to_torch), run it in eval mode on ``x``."""
     import torch
+
     from graphcnn.backends.to_torch import to_torch
 
     module = to_torch(graph, dict(weights)).eval()

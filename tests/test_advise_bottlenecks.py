@@ -12,10 +12,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from graphcnn.passes import advise_bottlenecks
-from graphcnn.passes.advise_bottlenecks import Counts, Suggestion, analyze
 
 import graphcnn
+from graphcnn.analysis import advise_bottlenecks
+from graphcnn.analysis.advise_bottlenecks import Counts, Suggestion, analyze
 from graphcnn.cost import profile
 from graphcnn.ir import Graph
 

@@ -1,4 +1,4 @@
-"""``graphcnn analyze`` and the report behind it (graphcnn.analyze): rankings, roofline bounds,
+"""``graphcnn analyze`` and its report (graphcnn.analysis.report): rankings, roofline bounds,
 advice, receptive field and peak memory, for people (Rich tables) and as exactly one JSON object.
 
 The cpu device is measured once per machine; here the measurement is replaced by fixed numbers in
@@ -23,13 +23,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from conftest import REPO
-from graphcnn.passes import optimize, peak_memory, receptive_field, roofline
 
 import graphcnn
-import graphcnn.devices as devices
-from graphcnn.analyze import METRICS, Analysis, analyze, apply_pipeline, retype
+import graphcnn.analysis.devices as devices
+from graphcnn.analysis import peak_memory, receptive_field, roofline
+from graphcnn.analysis.devices import DeviceProfile
+from graphcnn.analysis.report import METRICS, Analysis, analyze, retype
 from graphcnn.cost import profile
-from graphcnn.devices import DeviceProfile
+from graphcnn.passes import apply_pipeline, optimize
 
 TOOLS = Path(__file__).resolve().parent.parent / "tools"
 TOY = DeviceProfile("toy", {"float32": 1e9, "float16": 4e9}, 1e9)

@@ -1,4 +1,4 @@
-"""graphcnn bench (backends/bench.py): backends, error checks, statistics, JSON, plot, skips.
+"""graphcnn bench (graphcnn/bench/): backends, error checks, statistics, JSON, plot, skips.
 
 Everything runs on lenet5 (62K params) with tiny repetition counts: these tests check what is
 measured and reported, never how fast anything is.
@@ -22,8 +22,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from graphcnn.backends import bench  # noqa: E402
-from graphcnn.backends.bench import (  # noqa: E402
+import graphcnn  # noqa: E402
+from graphcnn import bench  # noqa: E402
+from graphcnn.bench import (  # noqa: E402
     BACKENDS,
     BenchError,
     BenchResult,
@@ -35,9 +36,7 @@ from graphcnn.backends.bench import (  # noqa: E402
     summarize,
     time_calls,
 )
-
-import graphcnn  # noqa: E402
-from graphcnn.cli import main  # noqa: E402
+from graphcnn.cli import main, render  # noqa: E402
 
 FAST: dict[str, Any] = {"warmup": 1, "repeat": 3, "min_time": 0.0, "threads": 1}
 PEAK = 1e11  # a fixed peak, so the API tests never measure the CPU
@@ -183,7 +182,7 @@ def test_render_shows_every_measured_row(result: BenchResult) -> None:
     from rich.console import Console
 
     console = Console(width=200, record=True, file=io.StringIO())
-    for item in bench.render(result):
+    for item in render.bench_tables(result):
         console.print(item)
     text = console.export_text()
     for col in ("p50 ms", "p99 ms", "img/s", "speed-up", "GFLOP/s", "% peak", "max error"):
@@ -202,7 +201,7 @@ def test_a_large_error_is_flagged_not_hidden(lenet: graphcnn.Graph) -> None:
     assert not torch_row.flagged  # the reference against itself: exactly 0
     assert r.flagged == [ort]
     assert ort.to_json()["flagged"] is True and ort.to_json()["accuracy"]["ok"] is False
-    lines = [str(getattr(x, "plain", "")) for x in bench.render(r)]
+    lines = [str(getattr(x, "plain", "")) for x in render.bench_tables(r)]
     assert any(line.startswith("FLAGGED ort batch 2") for line in lines)
 
 
@@ -276,7 +275,7 @@ def test_tensorrt_reason_names_a_missing_module(monkeypatch: pytest.MonkeyPatch)
             raise ImportError("No module named 'graphcnn.backends.to_tensorrt'")
         return real(name, *args)
 
-    monkeypatch.setattr(bench.importlib, "import_module", fake)
+    monkeypatch.setattr(importlib, "import_module", fake)
     why = bench.tensorrt_unavailable("cuda")
     assert why is not None and "graphcnn.backends.to_tensorrt is not available" in why
 
@@ -381,7 +380,7 @@ def test_cli_cuda_is_skipped_with_the_reason() -> None:
 
 def test_importing_bench_stays_light() -> None:
     code = (
-        "import sys, graphcnn.backends.bench; "
+        "import sys, graphcnn.bench; "
         "print(sorted(m for m in ('torch', 'numpy', 'onnx', 'onnxruntime', 'matplotlib', "
         "'tensorrt', 'rich') if m in sys.modules))"
     )

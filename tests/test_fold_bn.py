@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graphcnn.passes import PassResult
 from pass_helpers import (
     assert_same_graph,
     assert_same_outputs,
@@ -23,6 +22,7 @@ from pass_helpers import (
 
 import graphcnn
 from graphcnn.ir import Graph, Op
+from graphcnn.passes import PassResult
 from graphcnn.weights import init_weights
 
 torch_single_thread()
@@ -32,8 +32,13 @@ def fold(before: Graph, weights: dict[str, np.ndarray] | None = None) -> PassRes
     return run_pass("fold_bn", before, weights)
 
 
-def check_fold(before_body: str, after_body: str, removed: list[str], rewritten: list[str],
-               input: str = "3, 8, 8") -> None:
+def check_fold(
+    before_body: str,
+    after_body: str,
+    removed: list[str],
+    rewritten: list[str],
+    input: str = "3, 8, 8",
+) -> None:
     """The documented rewrite, structurally and numerically (with and without weights)."""
     before = net(before_body, input)
     weights = random_bn_weights(before)
@@ -272,8 +277,9 @@ def test_why_bn_before_padded_conv_cannot_fold() -> None:
     s = torch.from_numpy(rng.uniform(0.5, 1.5, 4))
     t = torch.from_numpy(rng.normal(0, 0.5, 4))
     ref = F.conv2d(x * s.view(1, -1, 1, 1) + t.view(1, -1, 1, 1), w, padding=1)
-    naive = F.conv2d(x, w * s.view(1, -1, 1, 1), (w * t.view(1, -1, 1, 1)).sum((1, 2, 3)),
-                     padding=1)
+    naive = F.conv2d(
+        x, w * s.view(1, -1, 1, 1), (w * t.view(1, -1, 1, 1)).sum((1, 2, 3)), padding=1
+    )
     diff = (ref - naive).abs()
     assert diff[..., 1:-1, 1:-1].max() < 1e-12  # interior: the pre-fold is exact
     assert diff[..., 0, :].min() > 1e-6  # every border output is off
@@ -345,9 +351,7 @@ def test_conv_returned_as_output_is_not_folded() -> None:
     weights = random_bn_weights(before)
     result = fold(before, weights)
     assert_same_outputs(before, weights, result.graph, result.weights or weights)
-    assert result.removed == [] and result.notes and result.notes[0].startswith(
-        "not folded: bn1: "
-    )
+    assert result.removed == [] and result.notes and result.notes[0].startswith("not folded: bn1: ")
 
 
 def test_bn_returned_as_output_is_not_prefolded() -> None:
@@ -419,8 +423,9 @@ def test_weights_keep_their_dtype(dtype: str) -> None:
     assert {str(v.dtype) for v in result.weights.values()} == {dtype}
     assert result.weights["conv1.bias"].dtype == np.dtype(dtype)
     if dtype != "float16":  # torch's CPU conv has no float16 kernel on every build
-        assert_same_outputs(before, weights, result.graph, result.weights,
-                            tol=1e-5 if dtype == "float32" else 1e-12)
+        assert_same_outputs(
+            before, weights, result.graph, result.weights, tol=1e-5 if dtype == "float32" else 1e-12
+        )
 
 
 def test_without_weights_only_the_graph_changes() -> None:

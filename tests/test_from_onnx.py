@@ -1,4 +1,4 @@
-"""ONNX import (issue "ONNX lowering, ONNX import, ..."): backends/from_onnx.py.
+"""ONNX import (issue "ONNX lowering, ONNX import, ..."): backends/from_onnx/.
 
 1. Round trip: every zoo model lowered with ``to_onnx`` and imported back has identical params,
    MACs (and FLOPs, up to the no-op adaptive pools the lowering drops), the same weight keys,
@@ -34,12 +34,12 @@ ort = pytest.importorskip("onnxruntime")
 
 from click.testing import CliRunner  # noqa: E402
 from conftest import REPO, torchvision_meta  # noqa: E402
-from graphcnn.backends.from_onnx import OnnxImportError, from_onnx  # noqa: E402
-from graphcnn.backends.to_onnx import to_onnx  # noqa: E402
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 import graphcnn  # noqa: E402
 from graphcnn import zoo  # noqa: E402
+from graphcnn.backends.from_onnx import OnnxImportError, from_onnx  # noqa: E402
+from graphcnn.backends.to_onnx import to_onnx  # noqa: E402
 from graphcnn.cli import main  # noqa: E402
 from graphcnn.cost import node_cost, profile  # noqa: E402
 from graphcnn.errors import GraphcnnError  # noqa: E402

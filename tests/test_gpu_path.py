@@ -91,9 +91,10 @@ def test_half_module_keeps_the_original_and_uses_channels_last() -> None:
 
 def test_fp16_onnx_model_keeps_float32_io_and_agrees() -> None:
     import onnx
+    from onnx import TensorProto
+
     from graphcnn.backends.ort_engine import OrtEngine
     from graphcnn.backends.to_onnx import to_onnx
-    from onnx import TensorProto
 
     g = graphcnn.compile_text(TINY)
     model = to_onnx(g)

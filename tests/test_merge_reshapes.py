@@ -21,8 +21,9 @@ torch_single_thread()
 INPUT = "64, 7, 7"
 
 
-def check(before_body: str, after_body: str, removed: list[str], rewritten: list[str],
-          input: str = INPUT) -> None:
+def check(
+    before_body: str, after_body: str, removed: list[str], rewritten: list[str], input: str = INPUT
+) -> None:
     before = net(before_body, input)
     weights = random_bn_weights(before)
     result = run_pass("merge_reshapes", before, weights)

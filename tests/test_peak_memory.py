@@ -10,10 +10,10 @@ from functools import cache
 from typing import Any
 
 import pytest
-from graphcnn.passes.peak_memory import SAVED, TOKENS, MemoryReport, analyze
 
 import graphcnn
 from graphcnn import zoo
+from graphcnn.analysis.peak_memory import SAVED, TOKENS, MemoryReport, analyze
 from graphcnn.ir import Graph, Op
 
 

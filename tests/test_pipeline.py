@@ -24,10 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import graphcnn.passes
 import pytest
 from click.testing import CliRunner
-from graphcnn.passes import PASSES, PIPELINES, PassError, describe, optimize
 from pass_helpers import (
     assert_same_outputs,
     canonical,
@@ -42,9 +40,11 @@ from pass_helpers import (
 
 import graphcnn
 import graphcnn.ir
+import graphcnn.passes
 from graphcnn import zoo
 from graphcnn.cli import main
 from graphcnn.ir import Graph, Node, Op
+from graphcnn.passes import PASSES, PIPELINES, PassError, describe, optimize
 from graphcnn.weights import check_weights, init_weights, save_safetensors
 
 torch_single_thread()
@@ -60,8 +60,14 @@ KEEPS_BN = {n for n in zoo.names() if n.startswith("densenet")} | {"preact_resne
 # The numeric check lowers the model twice and runs it: these take a few seconds each.
 HEAVY = {
     *(n for n in zoo.names() if n.startswith("vgg")),
-    "resnet101", "resnet152", "resnext50_32x4d", "resnext101_32x8d", "wide_resnet50_2",
-    "inception_v3", "densenet264", "efficientnet_b7",
+    "resnet101",
+    "resnet152",
+    "resnext50_32x4d",
+    "resnext101_32x8d",
+    "wide_resnet50_2",
+    "inception_v3",
+    "densenet264",
+    "efficientnet_b7",
 }
 
 
@@ -309,8 +315,17 @@ def test_cli_compile_inference_writes_an_equivalent_module(tmp_path: Path) -> No
     plain, lean = tmp_path / "plain.py", tmp_path / "lean.py"
     cli("compile", "resnet18", "--target", "torch", "-o", str(plain), "--weights", str(ckpt))
     result = cli(
-        "compile", "resnet18", "--target", "torch", "-o", str(lean), "--weights", str(ckpt),
-        "--pipeline", "inference", "--report",
+        "compile",
+        "resnet18",
+        "--target",
+        "torch",
+        "-o",
+        str(lean),
+        "--weights",
+        str(ckpt),
+        "--pipeline",
+        "inference",
+        "--report",
     )
     # the report: one row per pass with nodes, params and MACs before -> after
     _, _, reports = optimize(g, weights, "inference")
@@ -354,7 +369,8 @@ def test_cli_profile_inference_totals(tmp_path: Path) -> None:
     assert data["totals"] == {
         "params": t["params"] - bn_params + bias_params,
         "macs": t["macs"],
-        "flops": t["flops"] - sum(2 * numel[bn.name] for bn in bns)
+        "flops": t["flops"]
+        - sum(2 * numel[bn.name] for bn in bns)
         + sum(numel[c.name] for c in new_bias),
         "activation_bytes": t["activation_bytes"]
         - 4 * sum(numel[n.name] for n in [*bns, *dropped]),
@@ -513,10 +529,22 @@ def test_no_pass_is_quadratic(work: Work, tmp_path: Path, kind: str) -> None:
     _measure(work, build(3))  # warm-up: imports and caches on first use
     base = _measure(work, build(0))
     one, two = _measure(work, build(n)), _measure(work, build(2 * n))
-    expected = {"node_visits", "users", "users_index", "rewrite_nodes", "lookups",
-                "node_replace", "infer_node", "lines:ir", "lines:fold_bn",
-                "lines:eliminate_dead_nodes", "lines:remove_dropout", "lines:eliminate_identity",
-                "lines:merge_reshapes", "lines:manager"}
+    expected = {
+        "node_visits",
+        "users",
+        "users_index",
+        "rewrite_nodes",
+        "lookups",
+        "node_replace",
+        "infer_node",
+        "lines:ir",
+        "lines:fold_bn",
+        "lines:eliminate_dead_nodes",
+        "lines:remove_dropout",
+        "lines:eliminate_identity",
+        "lines:merge_reshapes",
+        "lines:manager",
+    }
     if kind == "mixed":
         expected |= {"lines:remove_training_outputs"}
     grows = {k for k in one if one[k] > base.get(k, 0)}

@@ -1,4 +1,4 @@
-"""Static INT8 quantisation (backends/quantize.py): QDQ structure, calibration, CLI, accuracy."""
+"""Static INT8 quantisation (backends/quantize/): QDQ structure, calibration, CLI, accuracy."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 import onnx  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+
+import graphcnn  # noqa: E402
 from graphcnn.backends.quantize import (  # noqa: E402
     QuantizeError,
     accuracy_report,
@@ -27,9 +30,6 @@ from graphcnn.backends.quantize import (  # noqa: E402
     synthetic_calibration,
 )
 from graphcnn.backends.to_onnx import save, to_onnx  # noqa: E402
-from onnx import numpy_helper  # noqa: E402
-
-import graphcnn  # noqa: E402
 from graphcnn.cli import main  # noqa: E402
 
 TINY = """

@@ -15,17 +15,17 @@ from functools import cache
 from typing import Any
 
 import pytest
-from graphcnn.passes.receptive_field import (
-    RULES,
-    ReceptiveField,
-    ReceptiveFieldError,
-    analyze,
-)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import graphcnn
 from graphcnn import zoo
+from graphcnn.analysis.receptive_field import (
+    RULES,
+    ReceptiveField,
+    ReceptiveFieldError,
+    analyze,
+)
 from graphcnn.ir import Graph, Op, attr_int, attr_ints, attr_pair
 
 

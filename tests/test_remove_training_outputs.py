@@ -45,9 +45,10 @@ def test_aux_head_its_outputs_and_its_weights_are_dropped() -> None:
     weights = random_bn_weights(before)
     result = run_pass("remove_training_outputs", before, weights)
     assert_same_graph(result.graph, net(AFTER))
-    assert set(result.removed) == {
-        "aux1_conv", "relu_1", "flatten", "aux1_fc", "softmax"
-    } and len(result.removed) == 5
+    assert (
+        set(result.removed) == {"aux1_conv", "relu_1", "flatten", "aux1_fc", "softmax"}
+        and len(result.removed) == 5
+    )
     assert result.weights is not None
     check_weights(result.graph, result.weights)  # exactly the kept nodes' weights
     assert not [k for k in result.weights if k.startswith("aux1_")]

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphcnn.passes import roofline
-from graphcnn.passes.roofline import LayerTime, aggregate, total
 
 import graphcnn
-import graphcnn.devices as devices
+import graphcnn.analysis.devices as devices
+from graphcnn.analysis import roofline
+from graphcnn.analysis.devices import DeviceError, DeviceProfile, get_device
+from graphcnn.analysis.roofline import LayerTime, aggregate, total
 from graphcnn.cost import profile
-from graphcnn.devices import DeviceError, DeviceProfile, get_device
 from graphcnn.ir import Graph
 
 TOY = DeviceProfile("toy", {"float32": 1e9, "float16": 4e9}, 1e9)

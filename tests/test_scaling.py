@@ -63,8 +63,7 @@ def test_plain_2000_exact(tmp_path: Path) -> None:
     want = gen_plain.expected_totals(n, c, size)
     assert len(g) == want.nodes == n + 1
     ops = Counter(node.op for node in g)
-    assert ops == {Op.INPUT: 1, Op.CONV2D: want.convs, Op.BATCH_NORM: want.bns,
-                   Op.RELU: want.relus}
+    assert ops == {Op.INPUT: 1, Op.CONV2D: want.convs, Op.BATCH_NORM: want.bns, Op.RELU: want.relus}
     assert (want.convs, want.bns, want.relus) == (667, 667, 666)
     nodes = list(g)
     assert [nd.op for nd in nodes[1:7]] == [Op.CONV2D, Op.BATCH_NORM, Op.RELU] * 2
@@ -134,8 +133,9 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     monkeypatch.setattr(graphcnn.lang.interp, "infer_node", counted_infer)
     monkeypatch.setattr(graphcnn.shapes, "infer_node", counted_infer)
     monkeypatch.setattr(Graph, "add", _counting(counter, "graph_add", Graph.add))
-    monkeypatch.setattr(graphcnn.cost, "node_cost",
-                        _counting(counter, "node_cost", graphcnn.cost.node_cost))
+    monkeypatch.setattr(
+        graphcnn.cost, "node_cost", _counting(counter, "node_cost", graphcnn.cost.node_cost)
+    )
     yield counter
 
 

@@ -1,5 +1,6 @@
-"""tools/typecheck_tensorrt: the TensorRT backend type-checks against TensorRT 10's stubs, and
-the check catches a wrong API name, keyword or argument type.
+"""tools/typecheck_tensorrt: the TensorRT backend (every module of backends/to_tensorrt/)
+type-checks against TensorRT 10's stubs, and the check catches a wrong API name, keyword or
+argument type, given a modified module (FILE) or a modified copy of the package (DIR).
 
 The stubs come from PyPI (``tensorrt-stubs``, fetched by tools/tensorrt_stubs.py); where they
 cannot be fetched (offline) the mypy tests are skipped with that reason. The stub patching
@@ -18,7 +19,8 @@ import pytest
 from conftest import REPO
 
 CHECK = REPO / "tools" / "typecheck_tensorrt"
-SOURCE = REPO / "backends" / "to_tensorrt.py"
+PACKAGE = REPO / "backends" / "to_tensorrt"
+MODULES = sorted(PACKAGE.glob("*.py"))
 EXIT_UNAVAILABLE = 3
 
 
@@ -58,10 +60,11 @@ def test_patch_renames_keyword_parameters_and_fills_defaults() -> None:
     assert len(notes) == 4
 
 
-def _run(path: Path) -> subprocess.CompletedProcess[str]:
+def _run(*paths: Path) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        ["bash", str(CHECK), str(path)], capture_output=True, text=True, timeout=900, cwd=REPO
-    )
+        ["bash", str(CHECK), *map(str, paths)], capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+    )  # fmt: skip
     if proc.returncode == EXIT_UNAVAILABLE:
         pytest.skip(f"tensorrt-stubs cannot be fetched here: {proc.stderr.strip()[-300:]}")
     return proc
@@ -92,22 +95,55 @@ MISTAKES = [
 ]
 
 
+def _holder(original: str) -> Path:
+    """The one module of the package that holds ``original``, once."""
+    holders = [p for p in MODULES if original in p.read_text()]
+    assert len(holders) == 1, f"{original!r} is in {[p.name for p in holders] or 'no module'}"
+    assert holders[0].read_text().count(original) == 1, f"{original!r} twice in {holders[0]}"
+    return holders[0]
+
+
 @pytest.mark.slow
 def test_backend_typechecks_and_mistakes_fail(tmp_path: Path) -> None:
     if shutil.which("bash") is None:
         pytest.skip("bash is not available")
-    good = _run(SOURCE)
+    good = _run()
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "Success: no issues found in 1 source file" in good.stdout
-    text = SOURCE.read_text()
+    # every module of the package is checked
+    assert f"Success: no issues found in {len(MODULES)} source files" in good.stdout
     for original, mistake, says in MISTAKES:
-        assert text.count(original) == 1, f"{original!r} is no longer in to_tensorrt.py"
-        bad = tmp_path / "to_tensorrt.py"
-        bad.write_text(text.replace(original, mistake))
+        source = _holder(original)
+        bad = tmp_path / source.name
+        bad.write_text(source.read_text().replace(original, mistake))
         proc = _run(bad)
         assert proc.returncode == 1, f"{mistake!r} passed the check:\n{proc.stdout}{proc.stderr}"
         assert says in proc.stdout, proc.stdout
         assert str(bad) in proc.stdout  # errors name the checked file
+        bad.unlink()
+
+
+@pytest.mark.slow
+def test_a_package_folder_replaces_the_whole_package(tmp_path: Path) -> None:
+    """DIR stands for backends/to_tensorrt/: mistakes in two of its modules are both found."""
+    if shutil.which("bash") is None:
+        pytest.skip("bash is not available")
+    copy = tmp_path / "to_tensorrt"
+    copy.mkdir()
+    for p in MODULES:
+        (copy / p.name).write_text(p.read_text())
+    found = []
+    for original, mistake, says in (MISTAKES[0], MISTAKES[3]):
+        source = copy / _holder(original).name
+        source.write_text(source.read_text().replace(original, mistake))
+        found.append((source, says))
+    assert found[0][0] != found[1][0]  # two modules
+    proc = _run(copy)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for source, says in found:
+        assert any(
+            line.startswith(f"{source}:") and says in line for line in proc.stdout.splitlines()
+        ), proc.stdout
+    assert "Found 2 errors in 2 files" in proc.stdout
 
 
 def test_checker_refuses_a_missing_file(tmp_path: Path) -> None:
@@ -115,6 +151,15 @@ def test_checker_refuses_a_missing_file(tmp_path: Path) -> None:
         ["bash", str(CHECK), str(tmp_path / "nope.py")], capture_output=True, text=True
     )
     assert proc.returncode == 2 and "no such file" in proc.stderr
+
+
+def test_checker_refuses_a_file_that_replaces_no_module(tmp_path: Path) -> None:
+    stray = tmp_path / "buid.py"
+    stray.write_text("")
+    proc = subprocess.run(["bash", str(CHECK), str(stray)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "has no module buid.py" in proc.stderr
+    proc = subprocess.run(["bash", str(CHECK), str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "not a package" in proc.stderr
 
 
 def test_stub_tool_runs_as_a_script_without_network_when_given_a_wheel(tmp_path: Path) -> None:

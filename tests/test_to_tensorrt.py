@@ -1,4 +1,4 @@
-"""The TensorRT backend (backends/to_tensorrt.py).
+"""The TensorRT backend (the package backends/to_tensorrt/).
 
 Everything that needs neither TensorRT nor a GPU always runs: batch ranges and sizes, profiles,
 IR/spec hashes, manifests, the engine cache, parser-error mapping, calibration batching, input
@@ -20,6 +20,9 @@ from click.testing import CliRunner
 pytest.importorskip("onnx")
 
 import onnx  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import graphcnn  # noqa: E402
 from graphcnn.backends import to_tensorrt as trt_backend  # noqa: E402
 from graphcnn.backends.to_onnx import to_onnx  # noqa: E402
 from graphcnn.backends.to_tensorrt import (  # noqa: E402
@@ -52,9 +55,7 @@ from graphcnn.backends.to_tensorrt import (  # noqa: E402
     save_engine,
     spec_hash,
 )
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-import graphcnn  # noqa: E402
+from graphcnn.backends.to_tensorrt.runtime import device_index  # noqa: E402
 from graphcnn.cli import main  # noqa: E402
 
 SPEC = """\
@@ -426,11 +427,11 @@ def test_check_input_errors(shape: tuple[int, ...], dtype: str, device: str, say
 
 
 def test_device_index() -> None:
-    assert trt_backend._device_index(0) == 0
-    assert trt_backend._device_index("cuda") == 0
-    assert trt_backend._device_index("cuda:1") == 1
+    assert device_index(0) == 0
+    assert device_index("cuda") == 0
+    assert device_index("cuda:1") == 1
     with pytest.raises(TensorRTError, match="CUDA device"):
-        trt_backend._device_index("cpu")
+        device_index("cpu")
 
 
 # --------------------------------------------------------------------------- without TensorRT
@@ -527,6 +528,7 @@ gpu_trt = pytest.mark.skipif(
 
 def _reference(g: graphcnn.Graph, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     import torch
+
     from graphcnn.backends.to_torch import to_torch
 
     m = to_torch(g).eval()

@@ -45,8 +45,17 @@ MIN_NONZERO_GRAD = 0.9  # share of parameter tensors with a nonzero gradient (se
 # CI still runs them. VGG's 25088x4096 classifier (102M parameters) and AlexNet's 9216x4096 one
 # dominate whatever the input size; inception_v3's auxiliary head needs the full 299x299 input.
 SLOW = {
-    "alexnet", "inception_v3", "resnext101_32x8d",
-    "vgg11", "vgg13", "vgg16", "vgg19", "vgg11_bn", "vgg13_bn", "vgg16_bn", "vgg19_bn",
+    "alexnet",
+    "inception_v3",
+    "resnext101_32x8d",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg11_bn",
+    "vgg13_bn",
+    "vgg16_bn",
+    "vgg19_bn",
 }
 
 
@@ -112,8 +121,10 @@ def test_one_sgd_step_trains_every_parameter(name: str, torch: Any) -> None:
     has_aux = len(outputs) > 1
 
     model = to_torch(g, seed=0)
-    assert sum(p.numel() for p in model.parameters()) == \
-        graphcnn.profile(g, training=True).totals.params
+    assert (
+        sum(p.numel() for p in model.parameters())
+        == graphcnn.profile(g, training=True).totals.params
+    )
     model.train()
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(BATCH, c, h, w, generator=gen)
@@ -152,8 +163,9 @@ def test_one_sgd_step_trains_every_parameter(name: str, torch: Any) -> None:
     # batch, and a BN shift whose every consumer is a conv followed by a train-mode BN cancels
     # out. So most, not all, parameter tensors must see a nonzero gradient...
     zero = [n for n, p in params.items() if not bool(p.grad.abs().max() > 0)]
-    assert len(zero) <= (1 - MIN_NONZERO_GRAD) * len(params), \
+    assert len(zero) <= (1 - MIN_NONZERO_GRAD) * len(params), (
         f"{len(zero)}/{len(params)} parameters got an all-zero gradient: {zero[:10]}"
+    )
     # ...but the training-only auxiliary heads, and the classifier, must all learn.
     training_only = [n for n in params if g[n.rsplit(".", 1)[0]].training_only]
     assert bool(training_only) == has_aux, training_only
@@ -177,8 +189,17 @@ def test_one_sgd_step_trains_every_parameter(name: str, torch: Any) -> None:
 
 def test_small_graph_sizes() -> None:
     """The reduced inputs the training test uses (cheap: compiling is analytic)."""
-    got = {n: tuple(small_graph(n).inputs[0].type.shape[1:]) for n in
-           ("lenet5", "resnet18", "alexnet_v1", "googlenet", "googlenet_paper", "inception_v3")}
+    got = {
+        n: tuple(small_graph(n).inputs[0].type.shape[1:])
+        for n in (
+            "lenet5",
+            "resnet18",
+            "alexnet_v1",
+            "googlenet",
+            "googlenet_paper",
+            "inception_v3",
+        )
+    }
     assert got == {
         "lenet5": (1, 32, 32),
         "resnet18": (3, 64, 64),
@@ -222,8 +243,10 @@ def test_lenet5_learns_digits(torch: Any, record_property: Callable[[str, object
     seconds = time.perf_counter() - start
     record_property("val_accuracy", accuracy)
     record_property("seconds", seconds)
-    print(f"lenet5 on digits: {accuracy:.2%} validation accuracy "
-          f"({len(y_val)} images) in {seconds:.1f} s")
+    print(
+        f"lenet5 on digits: {accuracy:.2%} validation accuracy "
+        f"({len(y_val)} images) in {seconds:.1f} s"
+    )
     assert accuracy >= 0.95
     assert seconds < 60
 
@@ -276,7 +299,9 @@ def test_bilinear_resize_uses_half_pixel_centres() -> None:
 def test_bilinear_resize_matches_torch(torch: Any) -> None:
     raw, _ = datasets.load_digits_raw()
     ref = torch.nn.functional.interpolate(
-        torch.from_numpy(raw[:64, None] / 16.0), size=(32, 32), mode="bilinear",
+        torch.from_numpy(raw[:64, None] / 16.0),
+        size=(32, 32),
+        mode="bilinear",
         align_corners=False,
     )
     np.testing.assert_allclose(datasets.digits(32)[0][:64], ref.numpy(), atol=1e-6)
@@ -316,10 +341,13 @@ def test_split_rejects_bad_arguments() -> None:
 
 
 def test_datasets_never_import_torch() -> None:
-    code = ("import sys, graphcnn.datasets as d; d.digits(32); "
-            "print(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=REPO, check=False)
+    code = (
+        "import sys, graphcnn.datasets as d; d.digits(32); "
+        "print(sorted(m for m in ('torch', 'scipy', 'sklearn') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 

@@ -27,7 +27,7 @@ repetition) and medians; the load average is recorded before and after each part
    than our FP32 model in ORT (batches 1 and 8).
 3. Achieved GFLOP/s: ``graphcnn.profile`` FLOPs of the graph that runs (resnet50 after the
    inference pipeline; x batch) / median latency, against this machine's measured float32 GEMM
-   peak (``graphcnn.devices`` cpu profile: numpy matmul with all cores, cached).
+   peak (``graphcnn.analysis.devices`` cpu profile: numpy matmul with all cores, cached).
 
 Examples::
 
@@ -43,7 +43,6 @@ import gc
 import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -99,17 +98,6 @@ def _loadavg() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _cpu_flags() -> list[str]:
@@ -231,6 +219,7 @@ def build_models(work: Path, threads: int, calib: int, legacy: bool) -> dict[str
 
     import torch
     import torchvision
+
     from graphcnn.backends.quantize import (
         SYNTHETIC_HELD_OUT,
         accuracy_report,
@@ -334,6 +323,7 @@ def bench_inference(
 ) -> dict[str, Any]:
     import numpy as np
     import torch
+
     from graphcnn.backends.ort_engine import OrtEngine
 
     tv = built["torchvision"]
@@ -587,21 +577,21 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
 
+    import graphcnn
+    from graphcnn.analysis.devices import cpu_profile, machine
     from graphcnn.passes import optimize
 
-    import graphcnn
-    from graphcnn.devices import cpu_profile
-
+    host = machine()
     report: dict[str, Any] = {
         "model": MODEL,
         "threads": args.threads,
         "repeat": args.repeat,
         "machine": {
-            "nproc": os.cpu_count(),
-            "cpu": _cpu_model(),
+            "nproc": host["cpu_count"],
+            "cpu": host["cpu_model"],
             "cpu_flags": _cpu_flags(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+            "platform": host["platform"],
+            "python": host["python"],
             "torch": torch.__version__,
             "torchvision": _version("torchvision"),
             "onnx": _version("onnx"),

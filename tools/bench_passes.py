@@ -73,10 +73,10 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
 
 
 def bench(cases: dict[str, Any], device: Any, reps: int) -> dict[str, dict[str, Any]]:
-    from graphcnn.passes import advise_bottlenecks, optimize, peak_memory, receptive_field, roofline
-
-    from graphcnn.analyze import analyze, apply_pipeline
+    from graphcnn.analysis import advise_bottlenecks, peak_memory, receptive_field, roofline
+    from graphcnn.analysis.report import analyze
     from graphcnn.cost import profile
+    from graphcnn.passes import apply_pipeline, optimize
 
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in cases}
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import graphcnn
-    from graphcnn.devices import get_device
+    from graphcnn.analysis.devices import get_device
 
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     t0 = time.perf_counter()

@@ -29,7 +29,6 @@ import importlib.metadata
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -113,26 +112,19 @@ def _version(dist: str) -> str | None:
 
 
 def machine_info() -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    # before importing graphcnn, which may write graphcnn/__pycache__
+    pycache = (ROOT / "graphcnn" / "__pycache__").is_dir()
+    from graphcnn.analysis.devices import machine
+
+    host = machine()
     return {
-        "cpu_model": model,
-        "nproc": affinity or os.cpu_count(),
-        "cpu_count": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+        **{k: host[k] for k in ("cpu_model", "nproc", "cpu_count", "platform", "python")},
         # with bytecode writing off and no __pycache__, every process compiles graphcnn's sources
         "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
-        "graphcnn_pycache": (ROOT / "graphcnn" / "__pycache__").is_dir(),
-        "versions": {d: _version(d)
-                     for d in ("graphcnn", "lark", "torch", "torchvision", "fvcore")},
+        "graphcnn_pycache": pycache,
+        "versions": {
+            d: _version(d) for d in ("graphcnn", "lark", "torch", "torchvision", "fvcore")
+        },
     }
 
 
@@ -218,8 +210,9 @@ def _inprocess(path: Path, gc_off: bool = False) -> tuple[dict[str, float], Any]
     return times, (len(graph), totals)
 
 
-def bench_scaling(sizes: Sequence[int], reps: int, folder: Path,
-                  gc_diagnostic: bool = True) -> dict[str, Any]:
+def bench_scaling(
+    sizes: Sequence[int], reps: int, folder: Path, gc_diagnostic: bool = True
+) -> dict[str, Any]:
     """In-process timings per size, interleaved. With ``gc_diagnostic`` every run is repeated
     with the cyclic garbage collector off: the gap between the two is the collector's share."""
     gen = _load_gen_plain()
@@ -236,11 +229,16 @@ def bench_scaling(sizes: Sequence[int], reps: int, folder: Path,
                 times, (nodes, totals) = _inprocess(paths[n], gc_off)
                 want = gen.expected_totals(n)
                 if (nodes, totals.params, totals.macs) != (want.nodes, want.params, want.macs):
-                    raise RuntimeError(f"plain{n}: got {nodes} nodes, {totals.params} params, "
-                                       f"{totals.macs} MACs; expected {want}")
+                    raise RuntimeError(
+                        f"plain{n}: got {nodes} nodes, {totals.params} params, "
+                        f"{totals.macs} MACs; expected {want}"
+                    )
                 runs[n, gc_off].append(times)
-                print(f"  rep {r + 1}/{reps} N={n:6d} {'gc off' if gc_off else 'gc on ':6s} "
-                      f"{times['total']:7.3f} s", flush=True)
+                print(
+                    f"  rep {r + 1}/{reps} N={n:6d} {'gc off' if gc_off else 'gc on ':6s} "
+                    f"{times['total']:7.3f} s",
+                    flush=True,
+                )
     rows: list[dict[str, Any]] = []
     for n in sizes:
         on = runs[n, False]
@@ -272,8 +270,9 @@ def bench_scaling(sizes: Sequence[int], reps: int, folder: Path,
         "loadavg_after": _loadavg(),
     }
     if gc_diagnostic:
-        out["per_layer_growth_gc_off_median"] = (last["gc_off_us_per_layer_median"]
-                                                 / first["gc_off_us_per_layer_median"])
+        out["per_layer_growth_gc_off_median"] = (
+            last["gc_off_us_per_layer_median"] / first["gc_off_us_per_layer_median"]
+        )
     return out
 
 
@@ -312,48 +311,72 @@ def _print_report(res: dict[str, Any]) -> None:
         s = r["summary_s"]
         print(f"\n{MODEL} as whole processes ({r['reps']} interleaved reps, wall clock, s)")
         print(f"  {'route':34s} {'median':>8s} {'min':>8s} {'max':>8s}")
-        for key, label in (("graphcnn", "graphcnn profile --json"),
-                           ("fvcore", "torch+torchvision+fvcore")):
-            print(f"  {label:34s} {s[key]['median']:8.3f} {s[key]['min']:8.3f} "
-                  f"{s[key]['max']:8.3f}")
-        print(f"  speed-up: {r['ratio_of_medians']:.1f}x (medians), {r['ratio_of_minima']:.1f}x "
-              f"(minima); required >= {MIN_SPEEDUP:.0f}x")
+        for key, label in (
+            ("graphcnn", "graphcnn profile --json"),
+            ("fvcore", "torch+torchvision+fvcore"),
+        ):
+            print(
+                f"  {label:34s} {s[key]['median']:8.3f} {s[key]['min']:8.3f} {s[key]['max']:8.3f}"
+            )
+        print(
+            f"  speed-up: {r['ratio_of_medians']:.1f}x (medians), {r['ratio_of_minima']:.1f}x "
+            f"(minima); required >= {MIN_SPEEDUP:.0f}x"
+        )
         a = r["agreement"]
-        print(f"  params   graphcnn {a['graphcnn_params']:,}  fvcore {a['fvcore_params']:,}  "
-              f"{'equal' if a['params_equal'] else 'DIFFER'}")
-        print(f"  MACs     graphcnn {a['graphcnn_macs']:,}  fvcore conv+linear "
-              f"{a['fvcore_conv_linear']:,}  {'equal' if a['macs_equal'] else 'DIFFER'}")
+        print(
+            f"  params   graphcnn {a['graphcnn_params']:,}  fvcore {a['fvcore_params']:,}  "
+            f"{'equal' if a['params_equal'] else 'DIFFER'}"
+        )
+        print(
+            f"  MACs     graphcnn {a['graphcnn_macs']:,}  fvcore conv+linear "
+            f"{a['fvcore_conv_linear']:,}  {'equal' if a['macs_equal'] else 'DIFFER'}"
+        )
         extra = ", ".join(f"{k} {v:,}" for k, v in a["fvcore_extra_ops"].items())
         print(f"  fvcore total over all ops {a['fvcore_total_all_ops']:,} (extra: {extra})")
     if "scaling" in res:
         sc = res["scaling"]
         print(f"\nplain network, in-process parse+compile+profile (median of {sc['reps']}, s)")
-        print(f"  {'N':>6s} {'parse':>7s} {'compile':>8s} {'profile':>8s} {'total':>7s} "
-              f"{'us/layer':>9s} {'min us/layer':>13s}")
+        print(
+            f"  {'N':>6s} {'parse':>7s} {'compile':>8s} {'profile':>8s} {'total':>7s} "
+            f"{'us/layer':>9s} {'min us/layer':>13s}"
+        )
         for row in sc["rows"]:
             t = row["median_s"]
-            print(f"  {row['n']:6d} {t['parse']:7.3f} {t['compile']:8.3f} {t['profile']:8.3f} "
-                  f"{t['total']:7.3f} {row['us_per_layer_median']:9.1f} "
-                  f"{row['us_per_layer_min']:13.1f}")
+            print(
+                f"  {row['n']:6d} {t['parse']:7.3f} {t['compile']:8.3f} {t['profile']:8.3f} "
+                f"{t['total']:7.3f} {row['us_per_layer_median']:9.1f} "
+                f"{row['us_per_layer_min']:13.1f}"
+            )
         flag = "ok" if sc["linear"] else "FLAG: superlinear?"
-        print(f"  per-layer growth smallest->largest N: {sc['per_layer_growth_median']:.2f}x "
-              f"(medians), {sc['per_layer_growth_min']:.2f}x (minima); limit "
-              f"{GROWTH_LIMIT}x: {flag}")
+        print(
+            f"  per-layer growth smallest->largest N: {sc['per_layer_growth_median']:.2f}x "
+            f"(medians), {sc['per_layer_growth_min']:.2f}x (minima); limit "
+            f"{GROWTH_LIMIT}x: {flag}"
+        )
         if "per_layer_growth_gc_off_median" in sc:
-            print("  diagnostic, cyclic GC off (median s, us/layer): " + ", ".join(
-                f"N={row['n']} {row['gc_off_median_s']['total']:.3f} "
-                f"{row['gc_off_us_per_layer_median']:.1f}" for row in sc["rows"]))
+            print(
+                "  diagnostic, cyclic GC off (median s, us/layer): "
+                + ", ".join(
+                    f"N={row['n']} {row['gc_off_median_s']['total']:.3f} "
+                    f"{row['gc_off_us_per_layer_median']:.1f}"
+                    for row in sc["rows"]
+                )
+            )
             print(f"  per-layer growth with GC off: {sc['per_layer_growth_gc_off_median']:.2f}x")
     if "cli_plain" in res:
         c = res["cli_plain"]
         s = c["summary_s"]
-        print(f"\nwhole process `graphcnn profile plain{c['n']}.gcnn --json`: median "
-              f"{s['median']:.3f} s (min {s['min']:.3f}, max {s['max']:.3f}; "
-              f"{len(c['samples_s'])} reps); budget {BUDGET_S} s: "
-              f"{'ok' if c['ok'] else 'OVER BUDGET'}"
-              f"{'' if c['numbers_ok'] else '; NUMBERS WRONG'}")
-    print("\nrequirements: " + ", ".join(f"{k} {'ok' if v else 'FAIL'}"
-                                          for k, v in res["requirements"].items()))
+        print(
+            f"\nwhole process `graphcnn profile plain{c['n']}.gcnn --json`: median "
+            f"{s['median']:.3f} s (min {s['min']:.3f}, max {s['max']:.3f}; "
+            f"{len(c['samples_s'])} reps); budget {BUDGET_S} s: "
+            f"{'ok' if c['ok'] else 'OVER BUDGET'}"
+            f"{'' if c['numbers_ok'] else '; NUMBERS WRONG'}"
+        )
+    print(
+        "\nrequirements: "
+        + ", ".join(f"{k} {'ok' if v else 'FAIL'}" for k, v in res["requirements"].items())
+    )
 
 
 def _requirements(res: dict[str, Any]) -> dict[str, bool]:
@@ -375,31 +398,62 @@ def _requirements(res: dict[str, Any]) -> dict[str, bool]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
-        prog="bench_profile.py", description=__doc__.split("\n\n")[0],
+        prog="bench_profile.py",
+        description=__doc__.split("\n\n")[0],
         epilog="See docs/benchmarks.md for results and how to read them.",
     )
-    ap.add_argument("--reps", type=int, default=5,
-                    help="interleaved whole-process repetitions for resnet152 (default 5)")
-    ap.add_argument("--warmup", type=int, default=1,
-                    help="untimed warm-up runs of each whole-process command (default 1)")
-    ap.add_argument("--sizes", default="1000,2000,5000,10000,20000",
-                    help="plain network sizes N, comma separated (default %(default)s)")
-    ap.add_argument("--scale-reps", type=int, default=3,
-                    help="in-process repetitions per size (default 3)")
-    ap.add_argument("--cli-n", type=int, default=10_000,
-                    help="plain network size for the whole-process CLI timing (default 10000)")
-    ap.add_argument("--cli-reps", type=int, default=5,
-                    help="whole-process CLI repetitions (default 5)")
-    ap.add_argument("--no-baseline", action="store_true",
-                    help="skip the resnet152 comparison (needs torch, torchvision, fvcore)")
-    ap.add_argument("--no-scaling", action="store_true",
-                    help="skip the plain-network measurements")
-    ap.add_argument("--no-gc-diagnostic", action="store_true",
-                    help="do not repeat the in-process runs with the cyclic GC off")
-    ap.add_argument("--json-out", type=Path, default=None, metavar="PATH",
-                    help="write all samples and summaries as JSON to PATH")
-    ap.add_argument("--strict", action="store_true",
-                    help="exit 1 when a requirement is not met (default: always exit 0)")
+    ap.add_argument(
+        "--reps",
+        type=int,
+        default=5,
+        help="interleaved whole-process repetitions for resnet152 (default 5)",
+    )
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed warm-up runs of each whole-process command (default 1)",
+    )
+    ap.add_argument(
+        "--sizes",
+        default="1000,2000,5000,10000,20000",
+        help="plain network sizes N, comma separated (default %(default)s)",
+    )
+    ap.add_argument(
+        "--scale-reps", type=int, default=3, help="in-process repetitions per size (default 3)"
+    )
+    ap.add_argument(
+        "--cli-n",
+        type=int,
+        default=10_000,
+        help="plain network size for the whole-process CLI timing (default 10000)",
+    )
+    ap.add_argument(
+        "--cli-reps", type=int, default=5, help="whole-process CLI repetitions (default 5)"
+    )
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the resnet152 comparison (needs torch, torchvision, fvcore)",
+    )
+    ap.add_argument("--no-scaling", action="store_true", help="skip the plain-network measurements")
+    ap.add_argument(
+        "--no-gc-diagnostic",
+        action="store_true",
+        help="do not repeat the in-process runs with the cyclic GC off",
+    )
+    ap.add_argument(
+        "--json-out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write all samples and summaries as JSON to PATH",
+    )
+    ap.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a requirement is not met (default: always exit 0)",
+    )
     ap.add_argument("--fvcore-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.fvcore_child:
@@ -420,8 +474,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="graphcnn-bench-") as tmp:
             folder = Path(tmp)
             print("[2/3] plain networks, in-process", flush=True)
-            res["scaling"] = bench_scaling(sizes, args.scale_reps, folder,
-                                           not args.no_gc_diagnostic)
+            res["scaling"] = bench_scaling(
+                sizes, args.scale_reps, folder, not args.no_gc_diagnostic
+            )
             print(f"[3/3] plain network N={args.cli_n}, whole process", flush=True)
             res["cli_plain"] = bench_cli_plain(args.cli_n, args.cli_reps, args.warmup, folder)
     res["requirements"] = _requirements(res)

@@ -32,7 +32,6 @@ import importlib.metadata
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -54,17 +53,6 @@ def _loadavg() -> list[float]:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
         return []
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _version(dist: str) -> str:
@@ -104,9 +92,9 @@ def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 # ------------------------------------------------------------------------------------ build time
 def bench_build(repeats: int, warmup: int) -> dict[str, Any]:
     import torchvision
-    from graphcnn.backends.to_torch import build_module, to_torch
 
     import graphcnn
+    from graphcnn.backends.to_torch import build_module, to_torch
     from graphcnn.weights import init_weights
 
     g = graphcnn.compile(MODEL)
@@ -145,9 +133,8 @@ def bench_build(repeats: int, warmup: int) -> dict[str, Any]:
 
 def profile_build(top: int) -> str:
     """cProfile of one seeded build (after a warm-up), sorted by own time."""
-    from graphcnn.backends.to_torch import to_torch
-
     import graphcnn
+    from graphcnn.backends.to_torch import to_torch
 
     g = graphcnn.compile(MODEL)
     to_torch(g, seed=0)
@@ -192,9 +179,9 @@ def bench_forward(
 ) -> dict[str, Any]:
     import torch
     import torchvision
-    from graphcnn.backends.to_torch import to_torch
 
     import graphcnn
+    from graphcnn.backends.to_torch import to_torch
 
     torch.manual_seed(0)
     theirs = torchvision.models.resnet50().eval()
@@ -319,14 +306,17 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from graphcnn.analysis.devices import machine
+
     torch.set_num_threads(args.threads)
+    host = machine()
     report: dict[str, Any] = {
         "model": MODEL,
         "machine": {
-            "nproc": os.cpu_count(),
-            "cpu": _cpu_model(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
+            "nproc": host["cpu_count"],
+            "cpu": host["cpu_model"],
+            "platform": host["platform"],
+            "python": host["python"],
             "torch": torch.__version__,
             "torchvision": _version("torchvision"),
             "numpy": _version("numpy"),

@@ -93,11 +93,13 @@ def expected_totals(n: int, channels: int = 16, size: int = 8) -> PlainTotals:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("n", type=int, help="number of layers (statements in the body), >= 0")
-    ap.add_argument("-o", "--output", type=Path, default=None,
-                    help="file to write (default: stdout)")
+    ap.add_argument(
+        "-o", "--output", type=Path, default=None, help="file to write (default: stdout)"
+    )
     ap.add_argument("--channels", type=int, default=16, help="channel count (default 16)")
     ap.add_argument("--size", type=int, default=8, help="spatial size H = W (default 8)")
     args = ap.parse_args(argv)
@@ -110,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.output.write_text(text, encoding="utf-8")
         t = expected_totals(args.n, args.channels, args.size)
-        print(f"wrote {args.output}: {args.n} layers, {t.nodes} nodes, "
-              f"{t.params:,} params, {t.macs:,} MACs", file=sys.stderr)
+        print(
+            f"wrote {args.output}: {args.n} layers, {t.nodes} nodes, "
+            f"{t.params:,} params, {t.macs:,} MACs",
+            file=sys.stderr,
+        )
     return 0
 
 

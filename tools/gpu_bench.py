@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import platform
 import statistics
 import sys
 import time
@@ -339,12 +338,15 @@ def environment(device: str) -> dict[str, Any]:
     import numpy as np
     import torch
 
+    from graphcnn.analysis.devices import machine
+
+    host = machine()
     env: dict[str, Any] = {
-        "python": platform.python_version(),
+        "python": host["python"],
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "numpy": np.__version__,
-        "platform": platform.platform(),
+        "platform": host["platform"],
         "device": device,
     }
     try:
@@ -411,10 +413,10 @@ def _write(out: Path, report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace, log: Callable[[str], Any] = print) -> dict[str, Any]:
     import numpy as np
     import torch
-    from graphcnn.backends.to_onnx import to_onnx
-    from graphcnn.backends.to_torch import to_torch
 
     import graphcnn
+    from graphcnn.backends.to_onnx import to_onnx
+    from graphcnn.backends.to_torch import to_torch
     from graphcnn.cost import profile
     from graphcnn.weights import init_weights
 

@@ -1,0 +1,1 @@
+"""The spec language: grammar, parser, AST, loader and interpreter (text -> IR)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphcnn.ir import Op
+from graphcnn.lang.values import show
 
 REQUIRED = object()
 MAX_ITEMS = 1_000_000
@@ -38,7 +39,7 @@ def _int(v: Any, what: str, minimum: int | None = None) -> int:
             if isinstance(v, float)
             else None
         )
-        raise ArgError(f"{what} must be an integer, got {_show(v)}", hint, what)
+        raise ArgError(f"{what} must be an integer, got {show(v)}", hint, what)
     if minimum is not None and v < minimum:
         raise ArgError(f"{what} must be >= {minimum}, got {v}", None, what)
     return v
@@ -47,9 +48,7 @@ def _int(v: Any, what: str, minimum: int | None = None) -> int:
 def _pair(v: Any, what: str, minimum: int = 0) -> tuple[int, int]:
     if isinstance(v, (list, tuple)):
         if len(v) != 2:
-            raise ArgError(
-                f"{what} must be an integer or a pair (h, w), got {_show(v)}", None, what
-            )
+            raise ArgError(f"{what} must be an integer or a pair (h, w), got {show(v)}", None, what)
         return _int(v[0], what, minimum), _int(v[1], what, minimum)
     n = _int(v, what, minimum)
     return n, n
@@ -57,7 +56,7 @@ def _pair(v: Any, what: str, minimum: int = 0) -> tuple[int, int]:
 
 def _float(v: Any, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ArgError(f"{what} must be a number, got {_show(v)}", None, what)
+        raise ArgError(f"{what} must be a number, got {show(v)}", None, what)
     return float(v)
 
 
@@ -70,14 +69,8 @@ def _prob(v: Any, what: str) -> float:
 
 def _bool(v: Any, what: str) -> bool:
     if not isinstance(v, bool):
-        raise ArgError(f"{what} must be true or false, got {_show(v)}", None, what)
+        raise ArgError(f"{what} must be true or false, got {show(v)}", None, what)
     return v
-
-
-def _show(v: Any) -> str:
-    from graphcnn.lang.values import show
-
-    return show(v)
 
 
 @dataclass(frozen=True)
@@ -216,11 +209,13 @@ LAYERS: dict[str, Layer] = {
 """Every built-in layer by its spec name (the interpreter handles ``split`` and ``input``)."""
 
 SPECIAL_LAYERS = ("split", "input")
+SHAPE_QUERIES = ("channels", "height", "width", "shape")
+"""Functions of a tensor's shape, answered by the interpreter (``channels(x)``...)."""
 
 
 def _seq(v: Any, what: str) -> list[Any]:
     if not isinstance(v, (list, tuple)):
-        raise ArgError(f"{what} must be a list, got {_show(v)}", None, what)
+        raise ArgError(f"{what} must be a list, got {show(v)}", None, what)
     return list(v)
 
 
@@ -306,6 +301,6 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     ),
     "sqrt": lambda v: math.sqrt(_float(v, "sqrt argument")),
     "make_divisible": make_divisible,
-    "str": lambda v: _show(v),
+    "str": show,
 }
-"""Pure functions on numbers and lists. Shape queries (``channels``...) live in the interpreter."""
+"""Pure functions on numbers and lists. Shape queries are :data:`SHAPE_QUERIES`."""

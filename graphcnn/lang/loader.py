@@ -2,60 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from graphcnn.errors import SpecError
 from graphcnn.ir import SourceLoc
 from graphcnn.lang import ast
 from graphcnn.lang.builtins import FUNCTIONS, LAYERS
+from graphcnn.lang.interp import evaluate_constants
 from graphcnn.lang.parser import parse
 from graphcnn.lang.values import Block, Model
+from graphcnn.lang.values import LoadedModule as LoadedModule  # re-exported for graphcnn.api
 from graphcnn.util import gc_paused
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 MAX_SPEC_BYTES = 16 * 1024 * 1024
-
-
-@dataclass
-class LoadedModule:
-    """The top-level names of a spec file and of everything it imports."""
-
-    path: str
-    globals: dict[str, Any] = field(default_factory=dict)
-    targets: list[str] = field(default_factory=list)
-    """Networks and models defined in this file itself, in source order."""
-
-    def target(self, name: str | None) -> Block | Model:
-        """The network or model to compile: ``name``, or the file's only/last one."""
-        if name is None:
-            if not self.targets:
-                raise SpecError(
-                    f"{self.path} defines no network",
-                    SourceLoc(self.path, 1, 1),
-                    "add: network name(...) { x = input(3, 224, 224) ... }",
-                )
-            name = self.targets[-1]
-        value = self.globals.get(name)
-        if not isinstance(value, (Block, Model)) or (
-            isinstance(value, Block) and not value.defn.network
-        ):
-            nets = [
-                n
-                for n, v in self.globals.items()
-                if isinstance(v, Model) or (isinstance(v, Block) and v.defn.network)
-            ]
-            close = difflib.get_close_matches(name, nets, n=3)
-            raise SpecError(
-                f"no network or model named {name!r} in {self.path}",
-                None,
-                f"did you mean {', '.join(close)}?"
-                if close
-                else f"available: {', '.join(nets) or 'none'}",
-            )
-        return value
 
 
 class _Loader:
@@ -120,11 +80,7 @@ class _Loader:
                 consts.append(item)
             elif isinstance(item, ast.ModelDef) and item.name not in module.targets:
                 module.targets.append(item.name)
-        from graphcnn.lang.interp import Interpreter
-
-        interp = Interpreter()
-        for c in consts:
-            g[c.name] = interp.eval(c.value, g)
+        evaluate_constants(consts, g)
         networks = {k: v for k, v in g.items() if isinstance(v, Block)}
         for item in tree.items:
             if isinstance(item, ast.ModelDef):

@@ -1,11 +1,14 @@
-"""Runtime values of the spec language besides numbers, strings, booleans, lists and tuples."""
+"""Runtime values of the spec language besides numbers, strings, booleans, lists and tuples,
+and a loaded spec file's top-level names (:class:`LoadedModule`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import difflib
+from dataclasses import dataclass, field
 from typing import Any
 
-from graphcnn.ir import TensorType
+from graphcnn.errors import SpecError
+from graphcnn.ir import SourceLoc, TensorType
 from graphcnn.lang import ast
 
 
@@ -49,6 +52,45 @@ class LayerRef:
 @dataclass(frozen=True, slots=True)
 class FunctionRef:
     name: str
+
+
+@dataclass
+class LoadedModule:
+    """The top-level names of a spec file and of everything it imports."""
+
+    path: str
+    globals: dict[str, Any] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
+    """Networks and models defined in this file itself, in source order."""
+
+    def target(self, name: str | None) -> Block | Model:
+        """The network or model to compile: ``name``, or the file's only/last one."""
+        if name is None:
+            if not self.targets:
+                raise SpecError(
+                    f"{self.path} defines no network",
+                    SourceLoc(self.path, 1, 1),
+                    "add: network name(...) { x = input(3, 224, 224) ... }",
+                )
+            name = self.targets[-1]
+        value = self.globals.get(name)
+        if not isinstance(value, (Block, Model)) or (
+            isinstance(value, Block) and not value.defn.network
+        ):
+            nets = [
+                n
+                for n, v in self.globals.items()
+                if isinstance(v, Model) or (isinstance(v, Block) and v.defn.network)
+            ]
+            close = difflib.get_close_matches(name, nets, n=3)
+            raise SpecError(
+                f"no network or model named {name!r} in {self.path}",
+                None,
+                f"did you mean {', '.join(close)}?"
+                if close
+                else f"available: {', '.join(nets) or 'none'}",
+            )
+        return value
 
 
 def show(v: Any) -> str:

@@ -1,0 +1,293 @@
+"""Calls and argument binding: layers, blocks, functions, shape queries, ``input()``, ``split()``.
+
+A call binds its arguments (positional first, then ``name: value``, then defaults) and dispatches
+on what its name holds. A layer call creates a node; a block call opens a scope named by ``as``,
+the next ``seq`` index or the block's name, and runs the block's body in it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from graphcnn.ir import Op, SourceLoc
+from graphcnn.lang import ast
+from graphcnn.lang.builtins import (
+    FUNCTIONS,
+    LAYERS,
+    REQUIRED,
+    SHAPE_QUERIES,
+    SPECIAL_LAYERS,
+    ArgError,
+    Layer,
+)
+from graphcnn.lang.eval import Evaluator
+from graphcnn.lang.naming import Naming
+from graphcnn.lang.state import MAX_DEPTH
+from graphcnn.lang.values import Block, FunctionRef, LayerRef, Model, Tensor, show, type_name
+
+_UNSET = object()
+
+
+class Calls(Evaluator, Naming):
+    def _call(self, e: ast.Call, glob: dict[str, Any], env: dict[str, Any], piped: Any) -> Any:
+        self.steps += 1
+        target = self._lookup(e.name, e.loc, glob, env)
+        args = [self.eval(a, glob, env) for a in e.args]
+        if piped is not None:
+            args.insert(0, piped)
+        kwargs = {k: (self.eval(v, glob, env), loc) for k, v, loc in e.kwargs}
+        alias = None if e.alias is None else self.eval(e.alias, glob, env)
+        if isinstance(target, LayerRef):
+            return self._call_layer(target.name, args, kwargs, alias, e.loc)
+        if isinstance(target, Block):
+            return self._call_block(target, args, kwargs, alias, e.loc)
+        if alias is not None:
+            raise self._error(f"'as' names layers and blocks; {e.name!r} is a function", e.loc)
+        if isinstance(target, FunctionRef):
+            if kwargs:
+                raise self._error(f"{e.name}() takes no keyword arguments", e.loc)
+            if target.name in SHAPE_QUERIES:
+                return self._shape_query(target.name, args, e.loc)
+            try:
+                return FUNCTIONS[target.name](*args)
+            except ArgError as err:
+                raise self._error(f"{e.name}: {err}", e.loc, err.hint) from None
+            except TypeError:
+                raise self._error(f"wrong arguments to {e.name}()", e.loc) from None
+        if isinstance(target, Model):
+            raise self._error(f"{e.name!r} is a model; models are compiled, not called", e.loc)
+        builtin = e.name in LAYERS or e.name in FUNCTIONS or e.name in SPECIAL_LAYERS
+        raise self._error(
+            f"{e.name!r} is a {type_name(target)} {show(target)}, not a layer, block or function",
+            e.loc,
+            f"a parameter or variable named {e.name!r} hides the built-in {e.name}; rename it"
+            if builtin
+            else None,
+        )
+
+    def _shape_query(self, name: str, args: list[Any], loc: SourceLoc) -> Any:
+        if len(args) != 1 or not isinstance(args[0], Tensor):
+            raise self._error(f"{name}() takes one tensor", loc)
+        shape = args[0].type.shape[1:]
+        if name == "shape":
+            return tuple(shape)
+        if name == "channels":
+            return shape[0]
+        if len(shape) != 3:
+            raise self._error(f"{name}() needs a [C, H, W] tensor, got {show(args[0])}", loc)
+        return shape[1] if name == "height" else shape[2]
+
+    def _bind(
+        self,
+        what: str,
+        params: Sequence[tuple[str, Any]],
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        loc: SourceLoc,
+    ) -> dict[str, Any]:
+        names = [p for p, _ in params]
+        if len(args) > len(params):
+            raise self._error(
+                f"{what} takes at most {len(params)} positional argument(s), got {len(args)}",
+                loc,
+                f"its parameters are ({', '.join(names)})",
+            )
+        bound = dict(zip(names, args, strict=False))
+        for k, (v, kloc) in kwargs.items():
+            if k not in names:
+                close = difflib.get_close_matches(k, names, n=2)
+                raise self._error(
+                    f"{what} has no parameter {k!r}",
+                    kloc,
+                    f"did you mean {' or '.join(close)}?"
+                    if close
+                    else f"its parameters are ({', '.join(names)})",
+                )
+            if k in bound:
+                raise self._error(f"{what}: argument {k!r} given twice", kloc)
+            bound[k] = v
+        for p, default in params:
+            if p not in bound:
+                if default is REQUIRED:
+                    raise self._error(
+                        f"{what} is missing argument {p!r}",
+                        loc,
+                        f"its parameters are ({', '.join(names)})",
+                    )
+                bound[p] = default
+        return bound
+
+    def _call_layer(
+        self,
+        name: str,
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        alias: Any,
+        loc: SourceLoc,
+    ) -> Any:
+        if name == "input":
+            return self._input(args, kwargs, alias, loc)
+        if name == "split":
+            return self._split(args, kwargs, alias, loc)
+        layer = LAYERS[name]
+        n_in = layer.inputs
+        if n_in == 0:  # variadic: concat(a, b, c) or concat([a, b, c])
+            tensors = (
+                list(args[0])
+                if len(args) == 1 and isinstance(args[0], (list, tuple))
+                else [a for a in args if isinstance(a, Tensor)]
+            )
+            rest = [] if len(args) == 1 else [a for a in args if not isinstance(a, Tensor)]
+        else:
+            tensors, rest = args[:n_in], args[n_in:]
+        for t in tensors:
+            if not isinstance(t, Tensor):
+                raise self._error(
+                    f"{name} expects tensor input(s), got {type_name(t)} {show(t)}",
+                    loc,
+                    f"write x -> {name}(...) or {name}(x, ...)",
+                )
+        if len(tensors) < max(n_in, 1):
+            raise self._error(
+                f"{name} needs {max(n_in, 1)} tensor input(s), got {len(tensors)}",
+                loc,
+                f"write x -> {name}(...) or {name}(x, ...)",
+            )
+        bound = self._bind(name, layer.params, rest, kwargs, loc)
+        try:
+            attrs = layer.attrs(bound)
+        except ArgError as err:
+            where = kwargs[err.arg][1] if err.arg in kwargs else loc
+            raise self._error(f"{name}: {err}", where, err.hint) from None
+        return self._make(name, layer, tensors, attrs, alias, loc)
+
+    def _input(self, args: list[Any], kwargs: dict[str, Any], alias: Any, loc: SourceLoc) -> Tensor:
+        if self.stack[-1].path or self.frames[-1][0].startswith("block"):
+            raise self._error("input() belongs in the network body, not in a block or scope", loc)
+        self.inputs_made += 1
+        shape = tuple(self._int(a, loc) for a in args)
+        if self.opts.input_shape is not None:
+            if self.inputs_made > 1:
+                raise self._error("--input applies to single-input networks only", loc)
+            if len(self.opts.input_shape) != len(shape):
+                raise self._error(
+                    f"--input has {len(self.opts.input_shape)} dimensions, "
+                    f"the network's input() has {len(shape)}",
+                    loc,
+                )
+            shape = self.opts.input_shape
+        if not shape or min(shape) < 1:
+            raise self._error(
+                f"input shape must be positive dimensions, got {list(shape)}",
+                loc,
+                "e.g. input(3, 224, 224) for C, H, W",
+            )
+        dtype = kwargs.get("dtype", (self.opts.dtype, loc))[0]
+        attrs = {"shape": shape, "batch": self.opts.batch, "dtype": dtype}
+        return self._make(
+            "input", Layer(Op.INPUT, functional=True, inputs=0), [], attrs, alias, loc
+        )
+
+    def _split(self, args: list[Any], kwargs: dict[str, Any], alias: Any, loc: SourceLoc) -> Any:
+        bound = self._bind(
+            "split", (("x", REQUIRED), ("parts", REQUIRED), ("axis", 1)), args, kwargs, loc
+        )
+        x, parts, axis = bound["x"], bound["parts"], self._int(bound["axis"], loc)
+        if not isinstance(x, Tensor):
+            raise self._error(f"split expects a tensor, got {type_name(x)}", loc)
+        if not 1 <= axis < len(x.type.shape):
+            raise self._error(f"split: axis {axis} out of range for {show(x)}", loc)
+        size = int(x.type.shape[axis])
+        if isinstance(parts, (list, tuple)):
+            sizes = tuple(self._int(p, loc) for p in parts)
+        else:
+            n = self._int(parts, loc)
+            if n < 1 or size % n:
+                raise self._error(
+                    f"split: {n} equal parts do not divide {size} (axis {axis} of {show(x)})",
+                    loc,
+                    "give a list of sizes instead",
+                )
+            sizes = (size // n,) * n
+        layer = Layer(Op.SPLIT, functional=True)
+        return tuple(
+            self._make(
+                "split",
+                layer,
+                [x],
+                {"axis": axis, "sizes": sizes, "index": i},
+                None if alias is None else f"{alias}_{i}",
+                loc,
+            )
+            for i in range(len(sizes))
+        )
+
+    def _call_block(
+        self,
+        blk: Block,
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        alias: Any,
+        loc: SourceLoc,
+    ) -> Any:
+        if blk.defn.network:
+            raise self._error(
+                f"{blk.name!r} is a network; networks cannot be called",
+                loc,
+                "make the reusable part a block",
+            )
+        if len(self.frames) > MAX_DEPTH:
+            raise self._error(
+                f"block calls nested deeper than {MAX_DEPTH}",
+                loc,
+                "is a block calling itself without a base case?",
+            )
+        bound = self._bind_params(blk, args, kwargs, loc)
+        if blk.defn.inline:
+            if alias is not None:
+                raise self._error(
+                    f"inline block {blk.name} opens no scope, so 'as' cannot name it",
+                    loc,
+                    "name the layers inside it instead",
+                )
+            return self._run_block(blk, bound, loc)
+        path = self._child(alias, blk.name, loc)
+        self.graph.scopes[path] = blk.name
+        self._push(path, blk.defn.seq)
+        try:
+            return self._run_block(blk, bound, loc)
+        finally:
+            self.stack.pop()
+
+    def _bind_params(
+        self,
+        blk: Block,
+        args: list[Any],
+        kwargs: dict[str, tuple[Any, SourceLoc]],
+        loc: SourceLoc,
+        allow_missing: bool = False,
+    ) -> dict[str, Any]:
+        fill = _UNSET if allow_missing else REQUIRED
+        params = [(p.name, fill if p.default is None else _UNSET) for p in blk.defn.params]
+        what = f"{'network' if blk.defn.network else 'block'} {blk.name}"
+        bound = self._bind(what, params, args, kwargs, loc)
+        given = {k: v for k, v in bound.items() if v is not _UNSET}
+        return given if allow_missing else self._fill_defaults(blk, given, loc)
+
+    def _fill_defaults(self, blk: Block, given: dict[str, Any], loc: SourceLoc) -> dict[str, Any]:
+        env: dict[str, Any] = {}
+        for p in blk.defn.params:
+            if p.name in given:
+                env[p.name] = given[p.name]
+            elif p.default is not None:
+                env[p.name] = self.eval(p.default, blk.globals, env)
+            else:
+                what = "network" if blk.defn.network else "block"
+                raise self._error(
+                    f"{what} {blk.name} is missing argument {p.name!r}",
+                    loc,
+                    f"its parameters are ({', '.join(q.name for q in blk.defn.params)})",
+                )
+        return env

@@ -1,0 +1,101 @@
+"""What the interpreter's parts share: options, limits, the graph under construction, the scope
+stack, the block call stack and the counters, plus located errors that carry the call stack.
+
+The interpreter is one class assembled from parts, one module each: :mod:`.naming` (scope paths
+and node names), :mod:`.eval` (expressions), :mod:`.calls` (calls and argument binding) and
+:mod:`.interp` (statements and the network run). :class:`State` declares the few methods a part
+uses from a later one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphcnn.errors import SpecError
+from graphcnn.ir import Graph, SourceLoc
+from graphcnn.lang import ast
+from graphcnn.lang.builtins import Layer
+from graphcnn.lang.values import Block, Tensor
+
+MAX_STEPS = 1_000_000
+"""Statements and calls one compilation may execute."""
+MAX_DEPTH = 64
+"""Deepest nesting of block calls."""
+MAX_NODES = 1_000_000
+"""Most nodes one graph may have."""
+
+
+@dataclass
+class Options:
+    """What the caller may change without editing the spec."""
+
+    input_shape: tuple[int, ...] | None = None
+    batch: int | str = "N"
+    dtype: str = "float32"
+
+
+@dataclass
+class Scope:
+    """A named scope: its path, whether unnamed children are numbered, and the names taken."""
+
+    path: str
+    seq: bool
+    counter: int = 0
+    names: set[str] = field(default_factory=set)
+    auto: dict[str, int] = field(default_factory=dict)
+
+
+class State(ABC):
+    def __init__(self, options: Options | None = None):
+        self.opts = options or Options()
+        self.graph = Graph("")
+        self.scopes: dict[str, Scope] = {"": Scope("", False)}
+        self.stack: list[Scope] = [self.scopes[""]]
+        self.frames: list[tuple[str, SourceLoc]] = []
+        self.training = 0
+        self.steps = 0
+        self.inputs_made = 0
+
+    @abstractmethod
+    def _call(self, e: ast.Call, glob: dict[str, Any], env: dict[str, Any], piped: Any) -> Any:
+        """Evaluate a call (``piped`` is the chain's input, if any)."""
+
+    @abstractmethod
+    def _run_block(self, blk: Block, bound: dict[str, Any], loc: SourceLoc) -> Any:
+        """Run a block's body with its bound parameters; its return value."""
+
+    @abstractmethod
+    def _make(
+        self,
+        spec_name: str,
+        layer: Layer,
+        inputs: list[Tensor],
+        attrs: dict[str, Any],
+        alias: Any,
+        loc: SourceLoc,
+    ) -> Tensor:
+        """Add one node to the graph (shape checked, named from the scope stack)."""
+
+    def _error(self, message: str, loc: SourceLoc, hint: str | None = None) -> SpecError:
+        """A located error with the block call stack, innermost first (repeats collapsed)."""
+        frames: list[str] = []
+        repeats = 0
+        for i in range(len(self.frames) - 1, -1, -1):
+            what, call_loc = self.frames[i]
+            line = (
+                f"in {what}"
+                if i == 0
+                else f"in {what}, called from {self.frames[i - 1][0]} at {call_loc}"
+            )
+            if frames and frames[-1] == line:
+                repeats += 1
+                continue
+            if repeats:
+                frames.append(f"  ... the line above {repeats} more time(s)")
+                repeats = 0
+            frames.append(line)
+        if repeats:
+            frames.append(f"  ... the line above {repeats} more time(s)")
+        return SpecError(message, loc, hint, frames)

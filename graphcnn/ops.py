@@ -1,0 +1,90 @@
+"""Every operation the IR knows (:class:`Op`), and the op categories every stage asks.
+
+An op's semantics live in one table per stage, one entry per op (``SHAPE_RULES``, ``COST_RULES``,
+the spec language's ``LAYERS``, each backend's ``LOWERINGS``, ...); ``tests/test_ops.py`` walks
+this enum through every table. What several stages must agree on about groups of ops lives here
+once, in :class:`GroupOp` (as tinygrad keeps ``GroupOp`` beside ``Ops``): a pass, an analysis or
+a backend asks ``node.op in GroupOp.VIEW`` and never lists ops again.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Op(str, enum.Enum):
+    """Every operation the IR knows. Each backend and rule table has one entry per member."""
+
+    INPUT = "input"
+    CONV2D = "conv2d"
+    LINEAR = "linear"
+    BATCH_NORM = "batch_norm"
+    LRN = "lrn"
+    RELU = "relu"
+    RELU6 = "relu6"
+    SIGMOID = "sigmoid"
+    TANH = "tanh"
+    SILU = "silu"
+    HARDSWISH = "hardswish"
+    GELU = "gelu"
+    MAX_POOL = "max_pool2d"
+    AVG_POOL = "avg_pool2d"
+    ADAPTIVE_AVG_POOL = "adaptive_avg_pool2d"
+    GLOBAL_AVG_POOL = "global_avg_pool"
+    DROPOUT = "dropout"
+    DROP_PATH = "drop_path"
+    ADD = "add"
+    MUL = "mul"
+    CONCAT = "concat"
+    SPLIT = "split"
+    CHANNEL_SHUFFLE = "channel_shuffle"
+    FLATTEN = "flatten"
+    RESHAPE = "reshape"
+    SOFTMAX = "softmax"
+    IDENTITY = "identity"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class GroupOp:
+    """Op categories, each defined once. Membership is what the stages rely on."""
+
+    ACTIVATION = frozenset({Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU})
+    """Elementwise, one input, shape kept, no parameters, 1 FLOP per element."""
+
+    MACS = frozenset({Op.CONV2D, Op.LINEAR})
+    """Ops whose multiply-accumulates the MAC count includes; the layers BN folds into."""
+
+    RESHAPE = frozenset({Op.FLATTEN, Op.RESHAPE})
+    """Views that change the shape but not the data's order: consecutive ones merge."""
+
+    VIEW = RESHAPE | {Op.IDENTITY, Op.SPLIT}
+    """Ops whose output aliases its input's storage: no data moves, nothing is computed."""
+
+    STOCHASTIC = frozenset({Op.DROPOUT, Op.DROP_PATH})
+    """Random in training, the identity at inference (inverted scaling needs no rescale)."""
+
+    INFERENCE_VIEW = VIEW | STOCHASTIC
+    """Ops that alias their input in an inference forward pass."""
+
+    BINARY = frozenset({Op.ADD, Op.MUL})
+    """Ops of exactly two tensor inputs."""
+
+    VARIADIC = frozenset({Op.CONCAT})
+    """Ops of one or more tensor inputs."""
+
+    SOURCE = frozenset({Op.INPUT})
+    """Ops without inputs."""
+
+
+def arity(op: Op) -> int | None:
+    """How many tensor inputs ``op`` takes; None for any number of at least one."""
+    if op in GroupOp.SOURCE:
+        return 0
+    if op in GroupOp.BINARY:
+        return 2
+    return None if op in GroupOp.VARIADIC else 1
+
+
+__all__ = ["GroupOp", "Op", "arity"]
