@@ -1,6 +1,7 @@
 # graphcnn: two commands do all set-up on a fresh machine.
 #   make demo   create .venv, install graphcnn, profile and check a zoo model
 #   make test   create .venv, install graphcnn with test dependencies, run the test suite
+#   make test-fast   the same without the tests marked slow (a couple of CPU-minutes)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 # served from local disk on our machines.
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test venv dev typecheck lint bench clean
+.PHONY: demo test test-fast venv dev typecheck lint bench clean
 
 $(BIN)/graphcnn: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,9 @@ demo: venv
 
 test: dev
 	$(BIN)/python -m pytest -q -n 2 tests
+
+test-fast: dev
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 typecheck: dev
 	tools/typecheck

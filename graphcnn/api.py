@@ -12,7 +12,7 @@ from graphcnn.cost import Profile, profile
 from graphcnn.errors import GraphcnnError, SpecError
 from graphcnn.ir import Graph
 from graphcnn.lang.interp import Options, compile_module
-from graphcnn.lang.loader import LoadedModule, load, load_text
+from graphcnn.lang.loader import MAX_SPEC_BYTES, LoadedModule, load, load_text
 from graphcnn.lang.values import show
 from graphcnn.util import gc_paused
 
@@ -26,9 +26,17 @@ def resolve(spec_or_model: str | Path) -> tuple[LoadedModule, str | None]:
         path = zoo.spec_path(text)
         return load(path, path.name), text
     p = Path(text)
-    if p.is_file():
+    try:
+        is_file, is_dir, exists = p.is_file(), p.is_dir(), p.exists()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        why = e.strerror if isinstance(e, OSError) else str(e)
+        raise GraphcnnError(f"cannot read spec file {text[:200]!r}: {why}") from None
+    if is_file:
         return load(p, text), None
-    if p.suffix == ".gcnn" or "/" in text or p.exists():
+    if is_dir or exists:
+        what = "a directory" if is_dir else "not a regular file"
+        raise GraphcnnError(f"cannot read spec file {text!r}: it is {what}")
+    if p.suffix == ".gcnn" or "/" in text or exists:
         raise GraphcnnError(f"cannot read spec file {text!r}: no such file")
     close = difflib.get_close_matches(text, zoo.names(), n=3, cutoff=0.5)
     raise GraphcnnError(
@@ -45,7 +53,7 @@ def _overrides(params: Mapping[str, Any] | None) -> dict[str, str]:
     """Python values become spec expressions; strings are taken as spec expressions."""
     out = {}
     for k, v in (params or {}).items():
-        out[k] = v if isinstance(v, str) else show(v)
+        out[k] = v if isinstance(v, str) else show(v, limit=MAX_SPEC_BYTES)
     return out
 
 

@@ -21,8 +21,12 @@ CONVENTION: dict[str, str] = {
     "scale+shift); every activation 1/element; add and mul 1/element; max_pool kh*kw-1 and "
     "avg_pool kh*kw per output element (adaptive/global pools: the exact window sizes, 0 "
     "when the output size equals the input's); "
-    "lrn 2*size+3/element; softmax 3/element; dropout, drop_path, concat, split, "
-    "channel_shuffle, flatten, reshape, identity and input 0",
+    "lrn 2*size+3/element; softmax 3/element; layer_norm 5/element (mean, subtract, square, "
+    "variance, scale by 1/std: computed at inference too, unlike batch_norm's) +2/element "
+    "with affine; "
+    "layer_scale and scale (x * k, x / k) 1/element; a conv or linear with drop_connect "
+    "costs the plain layer (the mask is training-only); dropout, drop_path, concat, split, "
+    "channel_shuffle, flatten, reshape, permute, identity and input 0",
     "params": "trainable parameters (BN running statistics are buffers, counted in weight_bytes)",
     "activation_bytes": "bytes of each node's output tensor (graph input excluded); the total "
     "is the naive sum over nodes, not a liveness peak",
@@ -80,6 +84,10 @@ def _adaptive(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
     return 0, int(c) * _adaptive_windows(int(h), oh) * _adaptive_windows(int(w), ow)
 
 
+def _layer_norm(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
+    return 0, node.type.sample_numel * (7 if node.attrs["affine"] else 5)
+
+
 def _lrn(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
     return 0, node.type.sample_numel * (2 * node.attr_int("size") + 3)
 
@@ -104,6 +112,10 @@ COST_RULES: dict[Op, CostRule] = {
     Op.CHANNEL_SHUFFLE: _zero,
     Op.FLATTEN: _zero,
     Op.RESHAPE: _zero,
+    Op.PERMUTE: _zero,
+    Op.LAYER_NORM: _layer_norm,
+    Op.LAYER_SCALE: _per_element(1),
+    Op.SCALE: _per_element(1),
     Op.SOFTMAX: _per_element(3),
     Op.IDENTITY: _zero,
 }

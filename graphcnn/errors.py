@@ -46,16 +46,31 @@ class SpecError(GraphcnnError):
         head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
         lines = [head]
         if self.loc is not None:
-            src = SOURCES.get(self.loc.file)
-            if src is not None:
-                text = src.splitlines()[self.loc.line - 1] if self.loc.line > 0 else ""
-                if text.strip():
-                    gutter = f"{self.loc.line:5d} | "
-                    lines.append(gutter + text.rstrip())
-                    pad = "".join(c if c == "\t" else " " for c in text[: self.loc.col - 1])
-                    lines.append(" " * (len(gutter) - 2) + "| " + pad + "^")
+            lines += _quote(self.loc)
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         for frame in self.stack:
             lines.append(f"  {frame}")
         return "\n".join(lines)
+
+
+def _quote(loc: SourceLoc) -> list[str]:
+    """The source line of ``loc`` and a caret under its column; nothing if that line is unknown."""
+    src = SOURCES.get(loc.file)
+    if src is None or not 1 <= loc.line:
+        return []
+    # NOTE: split on "\n" only, as the lexer counts lines (splitlines also splits on \f, \v...).
+    lines = src.split("\n")
+    if loc.line > len(lines) or not lines[loc.line - 1].strip():
+        return []
+    text, col = lines[loc.line - 1].rstrip(), max(loc.col - 1, 0)
+    if len(text) > _WIDTH:
+        start = max(0, min(col - _WIDTH // 2, len(text) - _WIDTH))
+        text, col = text[start : start + _WIDTH], col - start
+    gutter = f"{loc.line:5d} | "
+    pad = "".join(c if c == "\t" else " " for c in text[:col])
+    return [gutter + text, " " * (len(gutter) - 2) + "| " + pad + "^"]
+
+
+_WIDTH = 120
+"""The most characters of a source line an error quotes (a window around the column)."""

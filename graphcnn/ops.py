@@ -26,7 +26,11 @@ class Op(str, enum.Enum):
     TANH = "tanh"
     SILU = "silu"
     HARDSWISH = "hardswish"
+    HARDSIGMOID = "hardsigmoid"
     GELU = "gelu"
+    LAYER_NORM = "layer_norm"
+    LAYER_SCALE = "layer_scale"
+    SCALE = "scale"
     MAX_POOL = "max_pool2d"
     AVG_POOL = "avg_pool2d"
     ADAPTIVE_AVG_POOL = "adaptive_avg_pool2d"
@@ -40,6 +44,7 @@ class Op(str, enum.Enum):
     CHANNEL_SHUFFLE = "channel_shuffle"
     FLATTEN = "flatten"
     RESHAPE = "reshape"
+    PERMUTE = "permute"
     SOFTMAX = "softmax"
     IDENTITY = "identity"
 
@@ -50,8 +55,15 @@ class Op(str, enum.Enum):
 class GroupOp:
     """Op categories, each defined once. Membership is what the stages rely on."""
 
-    ACTIVATION = frozenset({Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU})
+    ACTIVATION = frozenset(
+        {Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.HARDSIGMOID, Op.GELU}
+    )
     """Elementwise, one input, shape kept, no parameters, 1 FLOP per element."""
+
+    PER_POSITION = ACTIVATION | {Op.LAYER_NORM, Op.LAYER_SCALE, Op.SCALE, Op.PERMUTE}
+    """One input, each output position computed from the same position of the input only
+    (channels may mix): the receptive field is kept. Not an affine map a batch norm may be
+    folded across (fold_bn folds only into an adjacent conv or linear layer)."""
 
     MACS = frozenset({Op.CONV2D, Op.LINEAR})
     """Ops whose multiply-accumulates the MAC count includes; the layers BN folds into."""
@@ -59,7 +71,7 @@ class GroupOp:
     RESHAPE = frozenset({Op.FLATTEN, Op.RESHAPE})
     """Views that change the shape but not the data's order: consecutive ones merge."""
 
-    VIEW = RESHAPE | {Op.IDENTITY, Op.SPLIT}
+    VIEW = RESHAPE | {Op.IDENTITY, Op.SPLIT, Op.PERMUTE}
     """Ops whose output aliases its input's storage: no data moves, nothing is computed."""
 
     STOCHASTIC = frozenset({Op.DROPOUT, Op.DROP_PATH})

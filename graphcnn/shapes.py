@@ -113,7 +113,9 @@ def _conv(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Par
 
 
 def _near_divisors(c: int, g: int) -> str:
-    divs = sorted((d for d in range(1, c + 1) if c % d == 0), key=lambda d: (abs(d - g), d))
+    # NOTE: divisors come in pairs (d, c // d): trial division to sqrt(c) stays fast for any c.
+    small = [d for d in range(1, math.isqrt(c) + 1) if c % d == 0]
+    divs = sorted({*small, *(c // d for d in small)}, key=lambda d: (abs(d - g), d))
     return ", ".join(map(str, sorted(divs[:3])))
 
 
@@ -121,10 +123,11 @@ def _linear(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[P
     (x,) = xs
     if len(x.shape) < 2:
         raise ShapeError("linear expects at least one feature dimension")
-    if len(x.shape) > 2:
+    if len(x.shape) > 2 and not attrs.get("last_dim", False):
         raise ShapeError(
             f"linear expects a [features] input, got {fmt_shape(x)}",
-            "insert flatten (or global_avgpool -> flatten) before the linear layer",
+            "insert flatten (or global_avgpool -> flatten) before the linear layer, or write "
+            "linear(..., last_dim: true) to apply it at every position (channels-last)",
         )
     fin, fout = int(x.shape[-1]), attr_int(attrs, "out_features")
     params = [ParamDecl("weight", (fout, fin))]
@@ -152,6 +155,42 @@ def _spatial_same(
 ) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     _rank(xs[0], 4, "lrn")
     return xs[0], ()
+
+
+def _layer_norm(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
+    (x,) = xs
+    axis = attr_int(attrs, "axis")
+    if (axis == 1 and len(x.shape) != 4) or (axis == -1 and len(x.shape) < 2):
+        raise ShapeError(
+            f"layer_norm over axis {axis} expects a [C, H, W] input, got {fmt_shape(x)}",
+            "axis 1 normalises the channels of an NCHW tensor; axis -1 the last dimension",
+        )
+    c = int(x.shape[axis])
+    params = [ParamDecl("weight", (c,)), ParamDecl("bias", (c,))] if attrs["affine"] else []
+    return x, tuple(params)
+
+
+def _layer_scale(
+    attrs: Attrs, xs: Sequence[TensorType]
+) -> tuple[TensorType, tuple[ParamDecl, ...]]:
+    (x,) = xs
+    _rank(x, 4, "layer_scale")
+    c = int(x.shape[1])
+    # NOTE: the parameter is named "" so its key is the node's own name: torchvision keeps
+    # ConvNeXt's layer_scale (and timm its gamma) directly on the block module.
+    return x, (ParamDecl("", (c,) if attrs["flat"] else (c, 1, 1)),)
+
+
+def _permute(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
+    (x,) = xs
+    dims = attr_ints(attrs, "dims")
+    if sorted(dims) != list(range(len(x.shape))) or dims[0] != 0:
+        raise ShapeError(
+            f"permute: dims {list(dims)} are not a permutation of the {len(x.shape)} axes of "
+            f"{fmt_shape(x)} that keeps the batch (axis 0) first",
+            "e.g. permute([0, 2, 3, 1]) for NCHW -> NHWC, permute([0, 3, 1, 2]) back",
+        )
+    return TensorType(tuple(x.shape[d] for d in dims), x.dtype), ()
 
 
 def _pool(op: str) -> Rule:
@@ -330,6 +369,10 @@ SHAPE_RULES: dict[Op, Rule] = {
     Op.CHANNEL_SHUFFLE: _shuffle,
     Op.FLATTEN: _flatten,
     Op.RESHAPE: _reshape,
+    Op.PERMUTE: _permute,
+    Op.LAYER_NORM: _layer_norm,
+    Op.LAYER_SCALE: _layer_scale,
+    Op.SCALE: _same,
     Op.SOFTMAX: _softmax,
     Op.IDENTITY: _same,
 }

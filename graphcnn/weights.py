@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -32,9 +33,15 @@ class WeightsError(GraphcnnError):
     """Weights do not fit the graph, or a weights file cannot be read."""
 
 
+def param_key(node: str, param: str) -> str:
+    """The full name of a node's parameter: ``node.param``, or the node's own name when the
+    parameter is unnamed (a ``layer_scale``, kept on its block as ``features.1.0.layer_scale``)."""
+    return f"{node}.{param}" if param else node
+
+
 def expected(graph: Graph) -> dict[str, tuple[ParamDecl, Node]]:
     """Every parameter/buffer the graph declares, by full name."""
-    return {f"{n.name}.{p.name}": (p, n) for n in graph for p in n.params}
+    return {param_key(n.name, p.name): (p, n) for n in graph for p in n.params}
 
 
 def init_weights(graph: Graph, seed: int = 0, dtype: str = "float32") -> Weights:
@@ -50,8 +57,11 @@ def init_weights(graph: Graph, seed: int = 0, dtype: str = "float32") -> Weights
     out: Weights = {}
     for node in graph:
         for p in node.params:
-            key = f"{node.name}.{p.name}"
-            if node.op is Op.BATCH_NORM:
+            key = param_key(node.name, p.name)
+            if node.op is Op.LAYER_SCALE:
+                out[key] = np.full(p.shape, float(node.attrs["init"]), dtype=dtype)  # type: ignore[arg-type]
+                continue
+            if node.op in (Op.BATCH_NORM, Op.LAYER_NORM):
                 fill = 1.0 if p.name in ("weight", "running_var") else 0.0
                 out[key] = np.full(p.shape, fill, dtype=dtype)
                 continue
@@ -102,6 +112,8 @@ def load_checkpoint(path: str | Path, graph: Graph | None = None) -> Weights:
     import numpy as np
 
     p = Path(path)
+    if p.is_dir():
+        raise WeightsError(f"cannot read weights {str(p)!r}: it is a directory")
     if not p.is_file():
         raise WeightsError(f"cannot read weights {str(p)!r}: no such file")
     if p.suffix == ".safetensors":
@@ -115,7 +127,9 @@ def load_checkpoint(path: str | Path, graph: Graph | None = None) -> Weights:
                 "pip install 'graphcnn[torch]', or convert it to .safetensors",
             ) from None
         try:
-            obj = torch.load(p, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # e.g. "pickle protocol 4": the error says it all
+                warnings.simplefilter("ignore")
+                obj = torch.load(p, map_location="cpu", weights_only=True)
         except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
             if "Unsupported global" in str(e):  # a pickled object (e.g. a whole nn.Module)
                 raise WeightsError(
@@ -123,8 +137,11 @@ def load_checkpoint(path: str | Path, graph: Graph | None = None) -> Weights:
                     "save model.state_dict(), not the model object: "
                     "torch.save(model.state_dict(), path)",
                 ) from None
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise WeightsError(f"cannot read PyTorch checkpoint {str(p)!r}: {first}") from None
+            raise WeightsError(
+                f"cannot read PyTorch checkpoint {str(p)!r}: {_torch_reason(e)}",
+                "it must be a state dict saved by torch.save, intact; graphcnn never unpickles "
+                "objects (weights_only=True), so nothing in the file runs",
+            ) from None
         if (
             isinstance(obj, Mapping)
             and "state_dict" in obj
@@ -136,6 +153,12 @@ def load_checkpoint(path: str | Path, graph: Graph | None = None) -> Weights:
                 f"{p.name} holds a {type(obj).__name__}, not a state dict",
                 "save model.state_dict(), not the model object",
             )
+        odd = [k for k in obj if not isinstance(k, str)]
+        if odd:
+            raise WeightsError(
+                f"{p.name} is not a state dict: key {odd[0]!r} is not a string",
+                "save model.state_dict(): its keys are parameter names",
+            )
         weights = {
             k: v.detach().cpu().numpy() for k, v in _strip(obj).items() if hasattr(v, "detach")
         }
@@ -143,6 +166,18 @@ def load_checkpoint(path: str | Path, graph: Graph | None = None) -> Weights:
     if graph is not None:
         check_weights(graph, weights, p.name)
     return weights
+
+
+def _torch_reason(e: Exception) -> str:
+    """torch's own reason, without its advice to retry with ``weights_only=False`` (unsafe)."""
+    text = str(e).strip()
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1].strip()
+        return "not a plain state dict (" + (text.splitlines() or ["?"])[0].strip() + ")"
+    if "Weights only load failed" in text:
+        return "not a plain state dict"
+    first = text.splitlines()[0] if text else type(e).__name__
+    return first.split(". ")[0].rstrip(".")
 
 
 def load_safetensors(path: str | Path) -> Weights:
@@ -158,10 +193,16 @@ def save_safetensors(
     weights: Mapping[str, Any], path: str | Path, metadata: Mapping[str, str] | None = None
 ) -> None:
     """Write atomically: a temporary file in the same folder, then an atomic rename."""
+    write_atomic(path, safetensors_bytes(weights, metadata))
+
+
+def safetensors_bytes(
+    weights: Mapping[str, Any], metadata: Mapping[str, str] | None = None
+) -> bytes:
+    """The safetensors encoding of ``weights`` (what :func:`save_safetensors` writes)."""
     from safetensors.numpy import save
 
-    data = save(dict(_contiguous(weights)), metadata=dict(metadata or {}))
-    write_atomic(path, data)
+    return bytes(save(dict(_contiguous(weights)), metadata=dict(metadata or {})))
 
 
 def _contiguous(weights: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:

@@ -22,7 +22,12 @@ ungrouped conv (or a linear layer):
 
 Refused (each reported as ``not folded: <bn>: <reason>``): BN after anything but a conv or
 linear layer with no other users (e.g. after a concat, as in DenseNet), BN followed by an
-activation (pre-activation ResNet: ``bn -> relu -> conv``), before a padded or grouped conv.
+activation (pre-activation ResNet: ``bn -> relu -> conv``), before a padded or grouped conv;
+never across any other op (``layer_norm``, ``layer_scale``, ``scale``, ``permute``, ...: only a
+directly adjacent conv or linear absorbs it); never into a channels-last ``linear(last_dim:
+true)`` (BN scales axis 1, the linear maps the last axis) nor into a layer with ``drop_connect``
+(its training-time mask would see the folded weights; ``remove_dropout`` runs first in the
+inference pipeline).
 The fold runs in float64 and writes back in the weights' dtype. Without weights only the graph
 changes (a bias parameter is declared), which is what profiling an inference graph needs.
 """
@@ -55,14 +60,26 @@ def _affine(weights: Weights, bn: Node) -> tuple[Any, Any]:
     return s, beta - w["running_mean"] * s
 
 
+def _unfit(layer: Node) -> str | None:
+    """Why a conv/linear layer cannot absorb a batch norm, or None."""
+    if layer.attrs.get("last_dim"):
+        # NOTE: BN scales axis 1; a channels-last linear maps the last axis: they do not meet
+        return f"{layer.name} is a channels-last linear (last_dim)"
+    if layer.attrs.get("drop_connect"):
+        return f"{layer.name} drops its weights in training (drop_connect): run remove_dropout"
+    return None
+
+
 def _why_not(graph: Graph, bn: Node) -> str | None:
     """None if ``bn`` folds into its producer or consumer, else the reason it does not."""
     src = graph[bn.inputs[0]]
     if src.op in LAYERS and graph.uses(src.name) == 1:
-        return None
+        return _unfit(src)
     users = graph.users(bn.name)
     if graph.uses(bn.name) == 1 and users and graph[users[0]].op in LAYERS:
         dst = graph[users[0]]
+        if _unfit(dst):
+            return _unfit(dst)
         if dst.op is Op.CONV2D and dst.attrs["padding"] != (0, 0):
             return f"precedes the padded conv {dst.name} (the padding would miss the shift)"
         if dst.op is Op.CONV2D and dst.attrs["groups"] != 1:

@@ -51,11 +51,16 @@ def spec_error(text: str, **kw: object) -> SpecError:
     return info.value
 
 
+@pytest.fixture(scope="session")
+def torch() -> Any:
+    """torch, a test-only dependency: the test is skipped where it is missing."""
+    return pytest.importorskip("torch")
+
+
 @pytest.fixture(scope="module")
-def torch1() -> Iterator[Any]:
+def torch1(torch: Any) -> Iterator[Any]:
     """torch with the cores shared between xdist workers (one thread each on the 2-core machine),
     for the module that asks; skips without torch."""
-    torch = pytest.importorskip("torch")
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     old = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

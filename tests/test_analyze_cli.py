@@ -9,20 +9,16 @@ tools/bench_passes.py.
 
 from __future__ import annotations
 
-import cProfile
-import gc
-import importlib.util
 import json
-import pstats
-import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from conftest import REPO
+from helpers.cli import invoke
+from helpers.fresh import imported
+from helpers.tools import load_tool
+from helpers.work import call_counts, not_linear
 
 import graphcnn
 import graphcnn.analysis.devices as devices
@@ -32,7 +28,6 @@ from graphcnn.analysis.report import METRICS, Analysis, analyze, retype
 from graphcnn.cost import profile
 from graphcnn.passes import apply_pipeline, optimize
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
 TOY = DeviceProfile("toy", {"float32": 1e9, "float16": 4e9}, 1e9)
 
 
@@ -45,14 +40,6 @@ def fake_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "measure_cpu",
         lambda: {"float32_flops": 2e11, "mem_bandwidth": 2e10, "seconds": 0.0},
     )
-
-
-def invoke(*args: str, code: int = 0) -> Result:
-    from graphcnn.cli import main
-
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == code, result.output
-    return result
 
 
 def as_json(*args: str) -> dict[str, Any]:
@@ -160,11 +147,23 @@ def test_pipeline_and_training_memory() -> None:
     assert "fold_bn" in result.stderr
 
 
+NAIVE_INCEPTION = str(REPO / "docs" / "examples" / "naive_inception.gcnn")
+
+
 def test_reduction_width_option() -> None:
-    data = as_json("googlenet", "--device", "h100-sxm", "--reduction", "16")
+    data = as_json("vgg11", "--device", "h100-sxm", "--reduction", "16")
     reduce = [s for s in data["suggestions"] if s["kind"] == "reduce_1x1"]
-    assert reduce and all(s["snippet"].startswith("x -> conv(16, 1, ") for s in reduce)
+    assert reduce and all(s["snippet"].startswith("x -> conv(16, 1") for s in reduce)
     assert all("reduction width 16 given" in s["description"] for s in reduce)
+
+
+def test_the_naive_inception_example_gets_the_whole_module_rewrite() -> None:
+    data = as_json(NAIVE_INCEPTION, "--device", "h100-sxm")
+    (module,) = [s for s in data["suggestions"] if s["kind"] == "inception_module"]
+    assert (module["layer_before"]["macs"], module["layer_after"]["macs"]) == (
+        854_196_224,
+        271_351_808,
+    )
 
 
 # --------------------------------------------------------------------------- errors
@@ -189,14 +188,15 @@ def test_bad_options() -> None:
 
 # --------------------------------------------------------------------------- people
 def test_human_report() -> None:
-    out = invoke("analyze", "googlenet_paper", "--top", "2", "--device", "h100-sxm").stdout
+    out = invoke("analyze", NAIVE_INCEPTION, "--top", "2", "--device", "h100-sxm").stdout
     for text in (
-        "googlenet_paper: input 3x224x224, batch 1",
+        "naive_inception: input 256x28x28, batch 1",
         "device h100-sxm",
         "top 2 layers by MACs, params, act mem, est. time",
         "top 2 blocks at depth 1",
         "bottleneck advisor",
         "Inception",
+        "Inception (module)",
         "MobileNet",
         "receptive field of fc",
         "inference activation memory",
@@ -242,61 +242,32 @@ def test_retype() -> None:
 
 
 def test_analyze_never_imports_torch() -> None:
-    code = (
-        "import sys, json\n"
-        "from click.testing import CliRunner\n"
-        "from graphcnn.cli import main\n"
-        "r = CliRunner().invoke(main, ['analyze', 'googlenet', '-p', 'inference', '--device', "
-        "'h100-sxm', '--json'])\n"
-        "assert r.exit_code == 0, r.output\n"
-        "json.loads(r.stdout)\n"
-        "print(sorted(m for m in ('torch', 'torchvision', 'onnx') if m in sys.modules))\n"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "[]"
+    code = """
+        import json
+        from click.testing import CliRunner
+        from graphcnn.cli import main
+        args = ["analyze", "googlenet", "-p", "inference", "--device", "h100-sxm", "--json"]
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 0, r.output
+        json.loads(r.stdout)
+    """
+    assert imported(code, "torch", "torchvision", "onnx") == []
 
 
 # --------------------------------------------------------------------------- linear work
-def _gen_plain() -> ModuleType:
-    if "gen_plain" in sys.modules:
-        return sys.modules["gen_plain"]
-    spec = importlib.util.spec_from_file_location("gen_plain", TOOLS / "gen_plain.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_plain"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _calls(tmp_path: Path, n: int) -> dict[str, int]:
     """Calls of every function to run the inference pipeline and analyze a plain N-layer net."""
-    path = _gen_plain().write_plain(tmp_path / f"plain{n}.gcnn", n)
+    path = load_tool("gen_plain").write_plain(tmp_path / f"plain{n}.gcnn", n)
     g = graphcnn.compile(str(path))
-    gc.collect()
-    gc.disable()
-    prof = cProfile.Profile()
-    try:
-        prof.enable()
-        lean = apply_pipeline(g, "inference")
-        analyze(lean, TOY, training_graph=g)
-        prof.disable()
-    finally:
-        gc.enable()
-    stats: dict[Any, Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-    return {f"{file}:{line}({name})": entry[1] for (file, line, name), entry in stats.items()}
+    _, counts = call_counts(lambda: analyze(apply_pipeline(g, "inference"), TOY, training_graph=g))
+    return counts
 
 
+@pytest.mark.slow
 def test_pipeline_and_analyze_calls_are_linear(tmp_path: Path) -> None:
     n = 300  # a multiple of 3: whole conv/bn/relu cycles
     _calls(tmp_path, 3)  # warm-up
     one, two, four = (_calls(tmp_path, k * n) for k in (1, 2, 4))
     assert sum(two.values()) - sum(one.values()) > 20 * n
-    bad = {
-        fn: (one.get(fn, 0), two.get(fn, 0), four.get(fn, 0))
-        for fn in set(one) | set(two) | set(four)
-        if four.get(fn, 0) - two.get(fn, 0) != 2 * (two.get(fn, 0) - one.get(fn, 0))
-    }
+    bad = not_linear(one, two, four)
     assert not bad, f"call counts not linear in the layer count (N, 2N, 4N): {bad}"

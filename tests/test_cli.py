@@ -7,17 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from click.testing import CliRunner
 from conftest import REPO
+from helpers.cli import invoke
 
 from graphcnn import zoo
-from graphcnn.cli import main
 
 
 def run(*args: str) -> str:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == 0, result.output
-    return result.output
+    return invoke(*args).output
 
 
 def test_help_explains_every_command() -> None:

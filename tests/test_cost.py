@@ -151,12 +151,6 @@ def test_adaptive_avg_pool_sums_the_exact_windows(c: int, h: int, w: int, oh: in
     assert COST_RULES[Op.ADAPTIVE_AVG_POOL](node, [x]) == (0, 0 if identity else c * brute)
 
 
-@pytest.fixture(scope="module")
-def torch() -> Any:
-    """torch is a test-only dependency: the comparisons with it skip where it is missing."""
-    return pytest.importorskip("torch")
-
-
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 30), st.integers(1, 12))
 def test_adaptive_bins_are_pytorchs(torch: Any, size: int, out: int) -> None:

@@ -5,30 +5,16 @@ Users are rewired to the input; nothing else changes.
 
 from __future__ import annotations
 
-from pass_helpers import (
-    assert_same_graph,
-    assert_same_outputs,
-    net,
-    random_bn_weights,
-    run_pass,
-    torch_single_thread,
-)
+import pytest
+from helpers.passes import check_pass
 
-torch_single_thread()
-
-
-def check(before_body: str, after_body: str, removed: list[str], input: str = "3, 8, 8") -> None:
-    before = net(before_body, input)
-    weights = random_bn_weights(before)
-    result = run_pass("eliminate_identity", before, weights)
-    assert_same_graph(result.graph, net(after_body, input))
-    assert result.removed == removed and result.rewritten == [] and result.weights is None
-    assert_same_outputs(before, weights, result.graph, weights)
+pytestmark = pytest.mark.usefixtures("torch1")
 
 
 def test_identity_before_relu() -> None:
     """The docstring's example."""
-    check(
+    check_pass(
+        "eliminate_identity",
         """
         y = x -> identity -> relu
         return y
@@ -42,7 +28,8 @@ def test_identity_before_relu() -> None:
 
 
 def test_reshape_and_flatten_to_the_same_type() -> None:
-    check(
+    check_pass(
+        "eliminate_identity",
         """
         y = x -> flatten as f1 -> reshape([192]) as same -> flatten as f2 -> linear(10) as fc
         return y
@@ -56,7 +43,8 @@ def test_reshape_and_flatten_to_the_same_type() -> None:
 
 
 def test_chained_identities_and_an_identity_output() -> None:
-    check(
+    check_pass(
+        "eliminate_identity",
         """
         a = x -> conv(4, 3) as conv1 -> identity as i1 -> identity as i2
         b = a -> relu -> identity as i3
@@ -72,15 +60,21 @@ def test_chained_identities_and_an_identity_output() -> None:
 
 
 def test_views_that_change_the_shape_stay() -> None:
-    body = """
+    # only `same` ([3, 64] -> [3, 64]) is a no-op; the others reshape something
+    result = check_pass(
+        "eliminate_identity",
+        """
         y = x -> reshape([3, 64]) as r1 -> flatten(start: 2) as same -> reshape([24, 8]) as r2
               -> flatten as f -> linear(10) as fc
         return y
+        """,
         """
-    before = net(body)
-    result = run_pass("eliminate_identity", before)
-    # only `same` ([3, 64] -> [3, 64]) is a no-op; the others reshape something
-    assert result.removed == ["same"]
+        y = x -> reshape([3, 64]) as r1 -> reshape([24, 8]) as r2 -> flatten as f
+              -> linear(10) as fc
+        return y
+        """,
+        removed=["same"],
+    )
     assert [n.name for n in result.graph] == ["input", "r1", "r2", "f", "fc"]
 
 
@@ -89,7 +83,4 @@ def test_no_identity_no_change() -> None:
         y = x -> conv(8, 3, pad: 1) as conv1 -> relu -> dropout(0.5) -> flatten -> linear(10)
         return y
         """
-    before = net(body)
-    result = run_pass("eliminate_identity", before, random_bn_weights(before))
-    assert result.removed == [] and result.weights is None
-    assert_same_graph(result.graph, net(body))
+    check_pass("eliminate_identity", body)

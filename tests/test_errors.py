@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -71,9 +70,9 @@ def test_unknown_keyword_argument() -> None:
 
 def test_wrong_argument_count() -> None:
     err = spec_error(
-        "network n() {\n  x = input(3, 8, 8) -> conv(4, 3, 1, 1, 1, 1, true, 9)\n  return x\n}"
+        "network n() {\n  x = input(3, 8, 8) -> conv(4, 3, 1, 1, 1, 1, true, 0, 9)\n  return x\n}"
     )
-    assert "at most 7 positional" in err.message and "(out, k, stride" in (err.hint or "")
+    assert "at most 8 positional" in err.message and "(out, k, stride" in (err.hint or "")
     err = spec_error("network n() {\n  x = input(3, 8, 8) -> conv(4)\n  return x\n}")
     assert "missing argument 'k'" in err.message
 
@@ -179,21 +178,26 @@ def test_tensor_arithmetic_and_truth_errors() -> None:
 @pytest.mark.parametrize(
     "body,message",
     [
-        ("for i in range(1000000000) { x = x -> relu }", "range of 1,000,000,000 elements"),
+        (
+            "for i in range(1000000000) { x = x -> relu }",
+            "range of 1,000,000,000 elements exceeds the limit of 1,000,000",
+        ),
         (
             "for i in range(1000) { for j in range(1000) { for k in range(10) { y = 1 } } }",
             "more than 1,000,000 steps",
         ),
         ("y = 2 ** 100000", "exceeds 1e+18"),
         ("y = [0] * 1000000000", "more than 1,000,000 items"),
-        ("x = x -> conv(100000, 3, pad: 1)", "too large"),
+        ("x = x -> conv(100000, 3, pad: 1)", "too large (limit 1e+12)"),
     ],
 )
 def test_runaway_specs_fail_fast(body: str, message: str) -> None:
-    start = time.perf_counter()
+    """The bound is hit before the work is done: the error names the bound (10x fewer steps than
+    the loops would take, a range or list refused before it is built, 1e18 for integers, 1e12
+    elements per tensor) at the statement that would run away. Checked without a clock."""
     err = spec_error(f"network n() {{\n  x = input(3, 4096, 4096)\n  {body}\n  return x\n}}")
     assert message in err.message
-    assert time.perf_counter() - start < 30  # generous: this guards against hangs, not speed
+    assert where(err)[0] == 3
 
 
 def test_recursion_is_bounded_and_the_stack_collapsed() -> None:

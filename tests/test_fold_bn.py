@@ -9,61 +9,33 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from pass_helpers import (
-    assert_same_graph,
+from helpers.passes import (
     assert_same_outputs,
-    canonical,
-    net,
+    check_pass,
     of_op,
-    random_bn_weights,
     run_pass,
-    torch_single_thread,
 )
+from helpers.specs import net
+from helpers.weights import random_bn_weights
 
 import graphcnn
 from graphcnn.ir import Graph, Op
 from graphcnn.passes import PassResult
 from graphcnn.weights import init_weights
 
-torch_single_thread()
+pytestmark = pytest.mark.usefixtures("torch1")
 
 
 def fold(before: Graph, weights: dict[str, np.ndarray] | None = None) -> PassResult:
     return run_pass("fold_bn", before, weights)
 
 
-def check_fold(
-    before_body: str,
-    after_body: str,
-    removed: list[str],
-    rewritten: list[str],
-    input: str = "3, 8, 8",
-) -> None:
-    """The documented rewrite, structurally and numerically (with and without weights)."""
-    before = net(before_body, input)
-    weights = random_bn_weights(before)
-    kept = {k: v.copy() for k, v in weights.items()}
-    result = fold(before, weights)
-    assert_same_graph(result.graph, net(after_body, input))
-    assert result.removed == removed and result.rewritten == rewritten and result.notes == []
-    assert result.weights is not None
-    assert_same_outputs(before, weights, result.graph, result.weights)
-    # the BN's parameters and buffers are gone, nothing else was touched
-    for bn in removed:
-        assert not [k for k in result.weights if k.startswith(bn + ".")]
-    for k, v in weights.items():
-        np.testing.assert_array_equal(v, kept[k], err_msg=f"fold_bn modified input weight {k}")
-    # without weights the same graph comes out
-    graph_only = fold(before)
-    assert graph_only.weights is None
-    assert canonical(graph_only.graph) == canonical(result.graph)
-
-
 # ---------------------------------------------------------------------------- after a layer
 
 
 def test_conv_bn_without_bias_gets_a_bias() -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         y = x -> conv(16, 3, pad: 1, bias: false) as conv1 -> bn as bn1 -> relu
         return y
@@ -74,11 +46,13 @@ def test_conv_bn_without_bias_gets_a_bias() -> None:
         """,
         removed=["bn1"],
         rewritten=["conv1"],
+        new_weights=True,
     )
 
 
 def test_conv_with_bias_bn() -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         y = x -> conv(8, 3, stride: 2, bias: true) as conv1 -> bn(eps: 1e-3) as bn1 -> relu
         return y
@@ -89,11 +63,13 @@ def test_conv_with_bias_bn() -> None:
         """,
         removed=["bn1"],
         rewritten=["conv1"],
+        new_weights=True,
     )
 
 
 def test_conv_bn_without_affine_parameters() -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         y = x -> conv(8, 3, pad: 1, bias: false) as conv1 -> bn(affine: false) as bn1
         return y
@@ -104,12 +80,14 @@ def test_conv_bn_without_affine_parameters() -> None:
         """,
         removed=["bn1"],
         rewritten=["conv1"],
+        new_weights=True,
     )
 
 
 def test_depthwise_conv_bn_folds() -> None:
     """After a grouped conv the fold is per output channel, so groups do not matter."""
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         y = x -> conv(8, 1) as pw -> conv(8, 3, pad: 1, groups: 8, bias: false) as dw
               -> bn as bn1 -> relu6
@@ -121,13 +99,15 @@ def test_depthwise_conv_bn_folds() -> None:
         """,
         removed=["bn1"],
         rewritten=["dw"],
+        new_weights=True,
     )
 
 
 @pytest.mark.parametrize("bias", ["true", "false"])
 def test_linear_bn1d(bias: str) -> None:
     """BatchNorm1d on [features] after a linear layer."""
-    check_fold(
+    check_pass(
+        "fold_bn",
         f"""
         y = x -> flatten -> linear(32, bias: {bias}) as fc1 -> bn as bn1 -> relu
               -> linear(10) as fc2
@@ -139,11 +119,13 @@ def test_linear_bn1d(bias: str) -> None:
         """,
         removed=["bn1"],
         rewritten=["fc1"],
+        new_weights=True,
     )
 
 
 def test_every_conv_bn_pair_of_a_block_folds() -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         a = x -> conv(8, 3, pad: 1, bias: false) as conv1 -> bn as bn1 -> relu
               -> conv(8, 3, pad: 1, bias: false) as conv2 -> bn as bn2
@@ -158,6 +140,7 @@ def test_every_conv_bn_pair_of_a_block_folds() -> None:
         """,
         removed=["bn1", "bn2", "down_bn"],
         rewritten=["conv1", "conv2", "down"],
+        new_weights=True,
     )
 
 
@@ -165,7 +148,8 @@ def test_every_conv_bn_pair_of_a_block_folds() -> None:
 
 
 def test_bn_before_unpadded_1x1_conv_prefolds() -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         y = x -> conv(8, 3, pad: 1) as conv1 -> relu -> bn as bn1
               -> conv(16, 1, bias: false) as conv2
@@ -177,6 +161,7 @@ def test_bn_before_unpadded_1x1_conv_prefolds() -> None:
         """,
         removed=["bn1"],
         rewritten=["conv2"],
+        new_weights=True,
     )
 
 
@@ -189,7 +174,8 @@ def test_bn_before_unpadded_1x1_conv_prefolds() -> None:
     ],
 )
 def test_bn_prefolds_into_any_unpadded_ungrouped_conv(layer: str, folded: str) -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         f"""
         y = x -> relu -> bn as bn1 -> {layer} as conv2
         return y
@@ -200,11 +186,13 @@ def test_bn_prefolds_into_any_unpadded_ungrouped_conv(layer: str, folded: str) -
         """,
         removed=["bn1"],
         rewritten=["conv2"],
+        new_weights=True,
     )
 
 
 def test_bn1d_before_linear_prefolds() -> None:
-    check_fold(
+    check_pass(
+        "fold_bn",
         """
         y = x -> flatten -> relu -> bn as bn1 -> linear(10, bias: false) as fc
         return y
@@ -215,6 +203,7 @@ def test_bn1d_before_linear_prefolds() -> None:
         """,
         removed=["bn1"],
         rewritten=["fc"],
+        new_weights=True,
     )
 
 
@@ -223,19 +212,13 @@ def test_bn1d_before_linear_prefolds() -> None:
 
 def check_refused(body: str, bn: str, *words: str, input: str = "3, 8, 8") -> str:
     """The graph is left as it was, with one note ``not folded: <bn>: <reason>``."""
-    before = net(body, input)
-    weights = random_bn_weights(before)
-    result = fold(before, weights)
-    assert_same_graph(result.graph, before)
-    assert result.removed == [] and result.rewritten == []
+    result = check_pass("fold_bn", body, notes=None, input=input)
     assert len(result.notes) == 1, result.notes
     note = result.notes[0]
     assert note.startswith(f"not folded: {bn}: "), note
     reason = note.removeprefix(f"not folded: {bn}: ")
     for word in words:
         assert word in reason, f"{word!r} not in the reason {reason!r}"
-    if result.weights is not None:
-        assert_same_outputs(before, weights, result.graph, result.weights)
     return reason
 
 
@@ -325,46 +308,49 @@ def test_preactivation_bn_relu_conv_is_refused() -> None:
 def test_a_layer_absorbs_one_bn_per_run() -> None:
     """``bn -> conv1x1 -> bn``: the first BN pre-folds into the conv; the second is refused
     (and noted) rather than folded a second time into the already rewritten conv."""
-    before = net(
+    result = check_pass(
+        "fold_bn",
         """
         y = x -> relu -> bn as bn0 -> conv(8, 1, bias: false) as conv1 -> bn as bn1 -> relu
         return y
+        """,
         """
+        y = x -> relu -> conv(8, 1, bias: true) as conv1 -> bn as bn1 -> relu
+        return y
+        """,
+        removed=["bn0"],
+        rewritten=["conv1"],
+        notes=None,
+        new_weights=True,
     )
-    weights = random_bn_weights(before)
-    result = fold(before, weights)
-    assert result.removed == ["bn0"] and result.rewritten == ["conv1"]
     assert len(result.notes) == 1 and result.notes[0].startswith("not folded: bn1: ")
     assert "conv1" in result.notes[0]
     assert of_op(result.graph, Op.BATCH_NORM) == ["bn1"]
-    assert_same_outputs(before, weights, result.graph, result.weights)
 
 
 def test_conv_returned_as_output_is_not_folded() -> None:
-    before = net(
+    check_refused(
         """
         y = x -> conv(8, 3, pad: 1, bias: false) as conv1
         z = y -> bn as bn1
         return z, y
-        """
+        """,
+        "bn1",
+        "conv1 has 2 uses",
+        "graph output",
     )
-    weights = random_bn_weights(before)
-    result = fold(before, weights)
-    assert_same_outputs(before, weights, result.graph, result.weights or weights)
-    assert result.removed == [] and result.notes and result.notes[0].startswith("not folded: bn1: ")
 
 
 def test_bn_returned_as_output_is_not_prefolded() -> None:
-    before = net(
+    check_refused(
         """
         a = x -> relu -> bn as bn1
         b = a -> conv(8, 1) as conv2
         return b, a
-        """
+        """,
+        "bn1",
+        "graph output",
     )
-    weights = random_bn_weights(before)
-    result = fold(before, weights)
-    assert_same_outputs(before, weights, result.graph, result.weights or weights)
 
 
 # --------------------------------------------------------------------- arithmetic and dtypes
@@ -447,12 +433,10 @@ def test_without_weights_only_the_graph_changes() -> None:
 
 
 def test_no_batch_norm_is_no_change() -> None:
-    before = net(
+    check_pass(
+        "fold_bn",
         """
         y = x -> conv(8, 3, pad: 1) -> relu
         return y
-        """
+        """,
     )
-    result = fold(before, init_weights(before))
-    assert result.graph is before or canonical(result.graph) == canonical(before)
-    assert result.removed == [] and result.rewritten == [] and result.notes == []

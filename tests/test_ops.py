@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,31 @@ def test_all_ops_round_trip_through_onnx_keeps_the_cost() -> None:
     # ONNX has no adaptive pool: a dividing one is exported as the equivalent AveragePool
     vanish |= {Op.ADAPTIVE_AVG_POOL}
     assert {n.op for n in back} == {n.op for n in g} - vanish
+
+
+def test_every_ops_parameters_get_torchs_initial_values(torch1: Any) -> None:
+    """The state_dict of the lowered all-ops spec has exactly the keys the IR declares, and the
+    seeded initialisation follows torch's own per op: constants (BN, layer_norm, layer_scale)
+    equal, random tensors drawn with the same bound (a new op with parameters that
+    ``init_weights`` does not know fails here)."""
+    import numpy as np
+
+    from graphcnn.backends.to_torch import to_torch
+    from graphcnn.weights import expected, init_weights
+
+    g = all_ops()
+    ours = init_weights(g, 0)
+    state = to_torch(g, seed=None).state_dict()
+    # BN's step counter is torch bookkeeping, not a weight (checkpoints may omit it)
+    theirs = {k: v.detach().numpy() for k, v in state.items() if "num_batches" not in k}
+    assert set(theirs) == set(ours) == set(expected(g))
+    for key, t in theirs.items():
+        o = ours[key]
+        assert o.shape == t.shape, key
+        if (t == t.flat[0]).all():  # torch initialises it to a constant
+            assert (o == t.flat[0]).all(), f"{key}: torch starts at {t.flat[0]}, ours differs"
+        elif t.size >= 64:  # uniform on [-b, b]: the sample extremes agree within sampling
+            ratio = float(np.abs(o).max() / np.abs(t).max())
+            assert 0.8 < ratio < 1.25, (
+                f"{key}: bound {np.abs(o).max()} vs torch's {np.abs(t).max()}"
+            )

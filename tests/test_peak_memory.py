@@ -6,25 +6,16 @@ Byte counts are float32 (4 bytes per element) unless said otherwise.
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import pytest
+from helpers.specs import net
+from helpers.zoo import compiled, slow_params
 
 import graphcnn
 from graphcnn import zoo
 from graphcnn.analysis.peak_memory import SAVED, TOKENS, MemoryReport, analyze
 from graphcnn.ir import Graph, Op
-
-
-def net(body: str, shape: str) -> Graph:
-    """``network net() { x = input(SHAPE); BODY }`` compiled."""
-    return graphcnn.compile_text(f"network net() {{\n  x = input({shape})\n{body}\n}}\n")
-
-
-@cache
-def zoo_graph(name: str, shape: tuple[int, ...] | None = None) -> Graph:
-    return graphcnn.compile(name, input_shape=shape)
 
 
 def steps(report: MemoryReport) -> list[int]:
@@ -126,7 +117,7 @@ def test_graph_outputs_live_to_the_end() -> None:
 
 
 def test_training_only_nodes_count_only_in_training() -> None:
-    g = zoo_graph("googlenet")
+    g = compiled("googlenet")
     aux = {n.name for n in g if n.training_only}
     assert aux
     assert not aux & {n for n, _ in analyze(g).per_node}
@@ -139,7 +130,7 @@ def test_the_saved_table_covers_every_op() -> None:
 
 
 def test_analysis_does_not_mutate() -> None:
-    g = zoo_graph("resnet18")
+    g = compiled("resnet18")
     before = g.dump()
     analyze(g, training=True)
     assert g.dump() == before
@@ -147,7 +138,7 @@ def test_analysis_does_not_mutate() -> None:
 
 @pytest.mark.parametrize("name", zoo.names())
 def test_zoo_invariants(name: str) -> None:
-    g = zoo_graph(name)
+    g = compiled(name)
     inf, train = analyze(g), analyze(g, training=True)
     for m in (inf, train):
         assert 0 < m.peak_bytes <= m.naive_bytes
@@ -170,7 +161,7 @@ def test_batch_defaults_to_the_graph_batch() -> None:
     g = graphcnn.compile("resnet18", batch=4)
     assert analyze(g).batch == 4
     assert analyze(g).peak_bytes == 4 * analyze(g, batch=1).peak_bytes
-    assert analyze(zoo_graph("resnet18")).batch == 1
+    assert analyze(compiled("resnet18")).batch == 1
 
 
 # -- what PyTorch saves ---------------------------------------------------------------------------
@@ -187,15 +178,17 @@ network allops() {
   y = y * g
   p, q = split(y, 2)
   y = concat(q -> conv(16, 1) -> drop_path(0.2), p) -> channel_shuffle(2) -> softmax -> identity
+  z = y -> permute([0, 2, 3, 1]) -> layer_norm(axis: -1)
+        -> linear(32, last_dim: true, drop_connect: 0.3) -> permute([0, 3, 1, 2])
+  y = (y + z * 0.5) / 2 -> layer_norm -> layer_scale -> hardsigmoid -> gelu(approximate: "tanh")
   return y -> reshape([32, 16]) -> flatten -> linear(10) -> bn -> dropout -> linear(5)
 }
 """
 
 
-def torch_saved_bytes(graph: Graph, batch: int) -> int:
+def torch_saved_bytes(torch: Any, graph: Graph, batch: int) -> int:
     """Bytes of the distinct storages autograd saves in one training forward of the generated
     module (parameters, buffers and BN's per-channel statistics left out)."""
-    torch = pytest.importorskip("torch")
     from graphcnn.backends.to_torch import to_torch
 
     module = to_torch(graph)
@@ -217,13 +210,17 @@ def torch_saved_bytes(graph: Graph, batch: int) -> int:
 
 @pytest.mark.torch
 @pytest.mark.parametrize(
-    "name", ["all ops", "resnet18", "mobilenet_v2", "shufflenet_v2_x0_5", "efficientnet_b0"]
+    "name",
+    slow_params(
+        ["all ops", "resnet18", "mobilenet_v2", "shufflenet_v2_x0_5", "efficientnet_b0"],
+        {"mobilenet_v2", "shufflenet_v2_x0_5"},
+    ),
 )
-def test_saved_bytes_match_pytorch(name: str) -> None:
-    g = graphcnn.compile_text(ALL_OPS) if name == "all ops" else zoo_graph(name, (3, 64, 64))
+def test_saved_bytes_match_pytorch(name: str, torch: Any) -> None:
+    g = graphcnn.compile_text(ALL_OPS) if name == "all ops" else compiled(name, (3, 64, 64))
     if name == "all ops":
         assert {n.op for n in g} == set(Op)
     report = analyze(g, batch=2, training=True)
     # on CPU dropout keeps a float noise tensor where CUDA keeps a 1-byte mask
     cpu_mask = sum(2 * n.type.sample_numel * (n.type.itemsize - 1) for n in g if n.op is Op.DROPOUT)
-    assert torch_saved_bytes(g, 2) == report.saved_bytes + cpu_mask
+    assert torch_saved_bytes(torch, g, 2) == report.saved_bytes + cpu_mask

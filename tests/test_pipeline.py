@@ -14,82 +14,41 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import re
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
-from pass_helpers import (
+from helpers.cli import invoke
+from helpers.passes import (
     assert_same_outputs,
     canonical,
     example_input,
     of_op,
-    random_bn_weights,
     relative_error,
-    torch_single_thread,
-    zoo_graph,
-    zoo_input,
 )
+from helpers.tools import import_file, load_tool
+from helpers.weights import random_bn_weights
+from helpers.work import Work, counted
+from helpers.zoo import compiled, reduced, zoo_params
 
 import graphcnn
 import graphcnn.ir
 import graphcnn.passes
 from graphcnn import zoo
-from graphcnn.cli import main
 from graphcnn.ir import Graph, Node, Op
 from graphcnn.passes import PASSES, PIPELINES, PassError, describe, optimize
 from graphcnn.weights import check_weights, init_weights, save_safetensors
 
-torch_single_thread()
-
 PASS_DIR = Path(graphcnn.passes.__file__).resolve().parent
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
 LAYERS = (Op.CONV2D, Op.LINEAR)
 REMOVED_BY_INFERENCE = (Op.BATCH_NORM, Op.DROPOUT, Op.DROP_PATH)
 
 # BNs that cannot fold: after a concat (DenseNet) or in front of an activation (pre-activation).
 KEEPS_BN = {n for n in zoo.names() if n.startswith("densenet")} | {"preact_resnet18"}
-
-# The numeric check lowers the model twice and runs it: these take a few seconds each.
-HEAVY = {
-    *(n for n in zoo.names() if n.startswith("vgg")),
-    "resnet101",
-    "resnet152",
-    "resnext50_32x4d",
-    "resnext101_32x8d",
-    "wide_resnet50_2",
-    "inception_v3",
-    "densenet264",
-    "efficientnet_b7",
-}
-
-
-def zoo_params(names: list[str]) -> list[Any]:
-    return [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in names]
-
-
-def cli(*args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(main, list(args))
-    assert result.exit_code == code, result.output
-    return result
-
-
-_graphs: dict[str, Graph] = {}
-
-
-def native(name: str) -> Graph:
-    """Zoo model ``name`` at its own input size (compiled once; passes never mutate it)."""
-    if name not in _graphs:
-        _graphs[name] = graphcnn.compile(name)
-    return _graphs[name]
-
 
 # --------------------------------------------------------------------------------- registry
 
@@ -110,7 +69,7 @@ def test_pass_name_is_file_name_is_cli_name() -> None:
         assert describe(name).startswith(f"{name}: ")
     # every pass runs by its name on the command line
     for name in PASSES:
-        data = json.loads(cli("profile", "lenet5", "--pipeline", name, "--json").output)
+        data = json.loads(invoke("profile", "lenet5", "--pipeline", name, "--json").output)
         assert data["model"] == "lenet5"
 
 
@@ -128,13 +87,13 @@ def test_pipelines() -> None:
     assert len(PIPELINES["inference"]) == len(PASSES)
     for names in PIPELINES.values():
         assert all(n in PASSES for n in names)
-    g = native("resnet18")
+    g = compiled("resnet18")
     out, weights, reports = optimize(g, None, "none")
     assert canonical(out) == canonical(g) and weights is None and reports == []
 
 
 def test_a_pipeline_may_be_a_list_or_comma_separated_passes() -> None:
-    g = native("googlenet")
+    g = compiled("googlenet")
     _, _, reports = optimize(g, None, "remove_dropout, fold_bn")
     assert [r.name for r in reports] == ["remove_dropout", "fold_bn"]
     _, _, reports = optimize(g, None, ["fold_bn"])
@@ -152,7 +111,7 @@ def test_a_pipeline_may_be_a_list_or_comma_separated_passes() -> None:
 )
 def test_unknown_pass_or_pipeline_lists_the_valid_names(pipeline: Any, unknown: str) -> None:
     with pytest.raises(PassError) as info:
-        optimize(native("lenet5"), None, pipeline)
+        optimize(compiled("lenet5"), None, pipeline)
     assert info.value.message == f"unknown pass or pipeline {unknown!r}"
     assert info.value.hint is not None
     for name in [*PIPELINES, *PASSES]:
@@ -161,8 +120,7 @@ def test_unknown_pass_or_pipeline_lists_the_valid_names(pipeline: Any, unknown: 
 
 def test_cli_unknown_pipeline_exits_2_with_the_hint() -> None:
     for command in (["profile", "lenet5"], ["compile", "lenet5", "-o", "unused.py"]):
-        result = CliRunner().invoke(main, [*command, "--pipeline", "inferense"])
-        assert result.exit_code == 2
+        result = invoke(*command, "--pipeline", "inferense", code=2)
         assert "error: unknown pass or pipeline 'inferense'" in result.output
         assert "Traceback" not in result.output
         hint = next(line for line in result.output.splitlines() if "hint:" in line)
@@ -175,7 +133,7 @@ def test_cli_unknown_pipeline_exits_2_with_the_hint() -> None:
 
 @pytest.mark.parametrize("name", zoo.names())
 def test_every_pass_leaves_a_valid_graph(name: str) -> None:
-    g = native(name)
+    g = compiled(name)
     out, _, reports = optimize(g, None, "inference", verify=True)
     assert [r.name for r in reports] == list(PIPELINES["inference"])
     out.verify()
@@ -193,7 +151,7 @@ def _bogus(graph: Graph, weights: Any = None) -> graphcnn.passes.PassResult:
 
 def test_a_broken_pass_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PASSES, "bogus", _bogus)
-    g = native("resnet18")
+    g = compiled("resnet18")
     first = [n.name for n in g if n.op is Op.CONV2D][1]
     with pytest.raises(PassError) as info:
         optimize(g, None, ["remove_dropout", "bogus", "fold_bn"], verify=True)
@@ -206,7 +164,7 @@ def test_a_broken_pass_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cli_verify_passes_names_the_broken_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(PASSES, "bogus", _bogus)
-    result = cli("profile", "resnet18", "--pipeline", "bogus", "--verify-passes", code=2)
+    result = invoke("profile", "resnet18", "--pipeline", "bogus", "--verify-passes", code=2)
     assert "error: pass bogus broke the graph: layer1.0.conv1: " in result.output
     assert "Traceback" not in result.output
 
@@ -215,8 +173,8 @@ def test_cli_verify_passes_names_the_broken_pass(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("name", zoo_params(zoo.names()))
-def test_inference_pipeline_keeps_every_zoo_models_outputs(name: str) -> None:
-    g = zoo_graph(name)
+def test_inference_pipeline_keeps_every_zoo_models_outputs(name: str, torch1: Any) -> None:
+    g = reduced(name)
     weights = random_bn_weights(g)
     out, out_weights, _ = optimize(g, weights, "inference", verify=True)
     assert out_weights is not None
@@ -224,7 +182,11 @@ def test_inference_pipeline_keeps_every_zoo_models_outputs(name: str) -> None:
     assert_same_outputs(g, weights, out, out_weights)
 
 
+@pytest.mark.slow
 def test_zoo_inputs_are_reduced_where_the_architecture_allows() -> None:
+    def zoo_input(name: str) -> tuple[int, ...]:
+        return reduced(name).inputs[0].type.sample_shape
+
     assert zoo_input("lenet5") == (1, 32, 32)
     assert zoo_input("resnet50") == (3, 64, 64)
     assert zoo_input("alexnet_v1") == (3, 96, 96)
@@ -241,7 +203,7 @@ def _follows_layer(g: Graph, bn: Node) -> bool:
 
 @pytest.mark.parametrize("name", zoo.names())
 def test_inference_graph_is_lean(name: str) -> None:
-    g = native(name)
+    g = compiled(name)
     out, _, reports = optimize(g, None, "inference")
     assert not any(n.training_only for n in out)
     assert not of_op(out, Op.DROPOUT, Op.DROP_PATH)
@@ -272,7 +234,7 @@ def test_inference_graph_is_lean(name: str) -> None:
 def test_the_models_that_keep_bns() -> None:
     keep = set()
     for name in zoo.names():
-        out, _, _ = optimize(native(name), None, "inference")
+        out, _, _ = optimize(compiled(name), None, "inference")
         if of_op(out, Op.BATCH_NORM):
             keep.add(name)
     assert keep == KEEPS_BN
@@ -281,21 +243,13 @@ def test_the_models_that_keep_bns() -> None:
 @pytest.mark.parametrize("name", zoo.names())
 def test_inference_is_a_fixpoint(name: str) -> None:
     """One run is enough: running the pipeline again changes nothing."""
-    out, _, _ = optimize(native(name), None, "inference")
+    out, _, _ = optimize(compiled(name), None, "inference")
     again, _, reports = optimize(out, None, "inference")
     assert canonical(again) == canonical(out)
     assert all(r.removed == r.rewritten == 0 for r in reports)
 
 
 # ------------------------------------------------------------------------------------ CLI
-
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"generated_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _si(n: int) -> str:
@@ -305,16 +259,15 @@ def _si(n: int) -> str:
     return str(n)
 
 
-def test_cli_compile_inference_writes_an_equivalent_module(tmp_path: Path) -> None:
-    import torch
-
-    g = native("resnet18")
+def test_cli_compile_inference_writes_an_equivalent_module(tmp_path: Path, torch1: Any) -> None:
+    torch = torch1
+    g = compiled("resnet18")
     weights = random_bn_weights(g, seed=5)
     ckpt = tmp_path / "trained.safetensors"
     save_safetensors(weights, ckpt)
     plain, lean = tmp_path / "plain.py", tmp_path / "lean.py"
-    cli("compile", "resnet18", "--target", "torch", "-o", str(plain), "--weights", str(ckpt))
-    result = cli(
+    invoke("compile", "resnet18", "--target", "torch", "-o", str(plain), "--weights", str(ckpt))
+    result = invoke(
         "compile",
         "resnet18",
         "--target",
@@ -344,8 +297,8 @@ def test_cli_compile_inference_writes_an_equivalent_module(tmp_path: Path) -> No
 
     x = torch.from_numpy(example_input(g, 2))
     with torch.no_grad():
-        ref = _load(plain).Model().eval()(x).numpy()
-        got = _load(lean).Model().eval()(x).numpy()
+        ref = import_file(plain).Model().eval()(x).numpy()
+        got = import_file(lean).Model().eval()(x).numpy()
     assert relative_error(got, ref) <= 1e-5
     source = lean.read_text()
     assert "BatchNorm" not in source and "BatchNorm2d" in plain.read_text()
@@ -353,9 +306,9 @@ def test_cli_compile_inference_writes_an_equivalent_module(tmp_path: Path) -> No
 
 def test_cli_profile_inference_totals(tmp_path: Path) -> None:
     """googlenet: the inference totals minus what fold_bn and the other passes take out."""
-    g = native("googlenet")
-    base = json.loads(cli("profile", "googlenet", "--json").output)
-    data = json.loads(cli("profile", "googlenet", "--pipeline", "inference", "--json").output)
+    g = compiled("googlenet")
+    base = json.loads(invoke("profile", "googlenet", "--json").output)
+    data = json.loads(invoke("profile", "googlenet", "--pipeline", "inference", "--json").output)
     inf = g.inference()
     bns = [n for n in inf if n.op is Op.BATCH_NORM]
     assert bns and all(_follows_layer(inf, bn) and len(inf.users(bn.inputs[0])) == 1 for bn in bns)
@@ -383,7 +336,7 @@ def test_cli_profile_inference_totals(tmp_path: Path) -> None:
 
 
 def test_cli_passes_lists_passes_and_pipelines() -> None:
-    text = cli("passes").output
+    text = invoke("passes").output
     lines = text.splitlines()
     for name in PASSES:
         line = next(line for line in lines if line.startswith(name + " "))
@@ -395,22 +348,10 @@ def test_cli_passes_lists_passes_and_pipelines() -> None:
 # --------------------------------------------------------------------------------- scaling
 
 
-def _gen_plain() -> ModuleType:
-    """tools/gen_plain.py as a module (tools/ is not a package)."""
-    if "gen_plain" in sys.modules:
-        return sys.modules["gen_plain"]
-    spec = importlib.util.spec_from_file_location("gen_plain", TOOLS / "gen_plain.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_plain"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def mixed_spec(units: int) -> str:
     """A network exercising every pass, ``units`` times: conv/bn/relu (fold_bn), dropout and
     identity, flatten -> reshape (merge_reshapes), a dead branch and a training-only node."""
-    gen = _gen_plain()
+    gen = load_tool("gen_plain")
     body = []
     for _ in range(units):
         body += [gen.layer_line(kind, 16) for kind in ("conv", "bn", "relu", "dropout", "identity")]
@@ -421,21 +362,6 @@ def mixed_spec(units: int) -> str:
             "  training { t = x -> relu }",
         ]
     return "network mixed() {\n  x = input(16, 8, 8)\n" + "\n".join(body) + "\n  return x\n}\n"
-
-
-class Work(Counter[str]):
-    """Work counted while a pass runs (not while the pipeline profiles between passes)."""
-
-    active = False
-
-
-def _counted(work: Work, key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if work.active:
-            work[key] += 1
-        return fn(*args, **kwargs)
-
-    return wrapper
 
 
 def _tracing(work: Work, run: Callable[..., Any]) -> Callable[..., Any]:
@@ -467,10 +393,12 @@ def _tracing(work: Work, run: Callable[..., Any]) -> Callable[..., Any]:
 
 @pytest.fixture
 def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Work]:
-    """Counters of the passes' unit operations, installed as wrappers for one test."""
+    """Counters of the passes' unit operations, installed as wrappers for one test; they
+    count while a pass runs (not while the pipeline profiles between passes)."""
     import graphcnn.passes.fold_bn as fold_bn
 
     counter = Work()
+    counter.active = False
     iterate = Graph.__iter__
 
     def counting_iter(self: Graph) -> Iterator[Node]:
@@ -498,9 +426,9 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Work]:
     monkeypatch.setattr(Graph, "__iter__", counting_iter)
     monkeypatch.setattr(Graph, "users", counting_users)
     monkeypatch.setattr(Graph, "rewrite", counting_rewrite)
-    monkeypatch.setattr(Graph, "__getitem__", _counted(counter, "lookups", Graph.__getitem__))
-    monkeypatch.setattr(Node, "replace", _counted(counter, "node_replace", Node.replace))
-    monkeypatch.setattr(fold_bn, "infer_node", _counted(counter, "infer_node", fold_bn.infer_node))
+    monkeypatch.setattr(Graph, "__getitem__", counted(counter, "lookups", Graph.__getitem__))
+    monkeypatch.setattr(Node, "replace", counted(counter, "node_replace", Node.replace))
+    monkeypatch.setattr(fold_bn, "infer_node", counted(counter, "infer_node", fold_bn.infer_node))
     for name, run in list(PASSES.items()):
         monkeypatch.setitem(PASSES, name, _tracing(counter, run))
     yield counter
@@ -518,7 +446,7 @@ def _measure(work: Work, g: Graph) -> dict[str, int]:
 def test_no_pass_is_quadratic(work: Work, tmp_path: Path, kind: str) -> None:
     """The work the passes of ``inference`` do beyond an empty network's must exactly double
     from N to 2N layers (+-5%), for every counter and every traced file."""
-    gen = _gen_plain()
+    gen = load_tool("gen_plain")
     n = 300 if kind == "plain" else 40  # plain: layers (a multiple of 3); mixed: units
 
     def build(k: int) -> Graph:

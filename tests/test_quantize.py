@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -11,7 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from helpers.digits import train_lenet5
+from helpers.fresh import imported
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -270,42 +270,16 @@ def test_quantizing_does_not_import_torch(tmp_path: Path) -> None:
         g = graphcnn.compile("lenet5")
         quantize_int8(to_onnx(g), {str(tmp_path / "q.onnx")!r},
                       synthetic_calibration((1, 32, 32), 4))
-        assert "torch" not in sys.modules
     """)
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert imported(code, "torch") == []
 
 
 # --------------------------------------------------------------------------- trained model
 
 
-def _train_lenet5(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], epochs: int = 15) -> Any:
-    """LeNet-5 trained on digits with tests/test_training.py's recipe (Adam, cosine, 1 thread)."""
-    torch = pytest.importorskip("torch")
-    from graphcnn.backends.to_torch import to_torch
-
-    g = graphcnn.compile("lenet5")
-    module = to_torch(g, seed=0)
-    batch = 64
-    opt = torch.optim.Adam(module.parameters(), lr=5e-3)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * -(-len(x) // batch))
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        module.train()
-        for _ in range(epochs):
-            for idx in torch.randperm(len(xt), generator=gen).split(batch):
-                opt.zero_grad(set_to_none=True)
-                torch.nn.functional.cross_entropy(module(xt[idx]), yt[idx]).backward()
-                opt.step()
-                schedule.step()
-    finally:
-        torch.set_num_threads(threads)
-    module.eval()
+def _train_lenet5(torch: Any, x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> Any:
+    """LeNet-5 trained on digits with tests/test_training.py's recipe; its graph and weights."""
+    g, module = train_lenet5(torch, torch.from_numpy(x), torch.from_numpy(y))
     weights = {
         k: v.detach().cpu().numpy().copy()
         for k, v in module.state_dict().items()
@@ -316,12 +290,14 @@ def _train_lenet5(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], epochs: int 
 
 @pytest.mark.slow
 @pytest.mark.torch
-def test_trained_lenet5_int8_agrees_with_fp32_on_held_out_digits(tmp_path: Path) -> None:
+def test_trained_lenet5_int8_agrees_with_fp32_on_held_out_digits(
+    tmp_path: Path, torch1: Any
+) -> None:
     from graphcnn import datasets
 
     x, y = datasets.digits(32)
     x_train, y_train, x_val, y_val = datasets.split(x, y, val_fraction=0.2, seed=0)
-    g, weights = _train_lenet5(x_train, y_train)
+    g, weights = _train_lenet5(torch1, x_train, y_train)
     fp32 = tmp_path / "lenet5.onnx"
     save(to_onnx(g, weights), fp32)
     q = quantize_int8(fp32, int8_path(fp32), x_train[:256])  # calibrate on training images

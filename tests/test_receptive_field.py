@@ -11,14 +11,14 @@ image; only pixels whose predicted field lies inside the image are compared.
 from __future__ import annotations
 
 import importlib.util
-from functools import cache
 from typing import Any
 
 import pytest
+from helpers.specs import net
+from helpers.zoo import compiled
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import graphcnn
 from graphcnn import zoo
 from graphcnn.analysis.receptive_field import (
     RULES,
@@ -27,17 +27,6 @@ from graphcnn.analysis.receptive_field import (
     analyze,
 )
 from graphcnn.ir import Graph, Op, attr_int, attr_ints, attr_pair
-
-
-def net(body: str, shape: str = "1, 32, 32") -> Graph:
-    """``network net() { x = input(SHAPE); BODY }`` compiled."""
-    return graphcnn.compile_text(f"network net() {{\n  x = input({shape})\n{body}\n}}\n")
-
-
-@cache
-def zoo_graph(name: str, shape: tuple[int, ...] | None = None) -> Graph:
-    return graphcnn.compile(name, input_shape=shape)
-
 
 # -- brute force ---------------------------------------------------------------------------------
 
@@ -94,13 +83,12 @@ def inside(rf: ReceptiveField, row: int, col: int, h: int, w: int) -> bool:
     return bool(top >= 0 and left >= 0 and bottom < h and right < w)
 
 
-def brute_force(graph: Graph, names: list[str] | None = None) -> int:
+def brute_force(torch: Any, graph: Graph, names: list[str] | None = None) -> int:
     """Compare every named node (default: all) with torch; return how many pixels matched.
 
     Per node, the central output pixel and its lower-right neighbour are measured (so size,
     start and jump are all checked) where their predicted fields lie inside the image.
     """
-    torch = pytest.importorskip("torch")
     fields = analyze(graph)
     x, vals = _run(graph, torch)
     h, w = int(x.shape[2]), int(x.shape[3])
@@ -125,7 +113,9 @@ def confirm(graph: Graph, names: list[str] | None, at_least: int) -> None:
     """The brute force agrees on at least ``at_least`` pixels; without torch the analytic
     checks before it stand alone."""
     if TORCH:
-        assert brute_force(graph, names) >= at_least
+        import torch
+
+        assert brute_force(torch, graph, names) >= at_least
 
 
 # -- hand-computed -------------------------------------------------------------------------------
@@ -134,7 +124,8 @@ def confirm(graph: Graph, names: list[str] | None, at_least: int) -> None:
 def test_three_stacked_3x3_convs_see_7x7() -> None:
     g = net(
         "  return x -> conv(1, 3, pad: 1) as c1 -> relu -> conv(1, 3, pad: 1) as c2 -> bn\n"
-        "    -> conv(1, 3, pad: 1) as c3"
+        "    -> conv(1, 3, pad: 1) as c3",
+        "1, 32, 32",
     )
     rf = analyze(g)
     assert rf["input"] == ReceptiveField((1, 1), (1, 1), (0.0, 0.0))
@@ -163,7 +154,7 @@ def test_recurrence_with_stride_padding_dilation_and_rectangles() -> None:
 def test_vgg16_conv5_3_and_pool5() -> None:
     """VGG16's conv5_3 sees 196x196 on a 16-pixel grid; pool5 sees the often quoted 212x212 (on a
     32-pixel grid): 212 belongs to pool5, not to conv5_3."""
-    g = zoo_graph("vgg16")
+    g = compiled("vgg16")
     rf = analyze(g)
     conv5_3, pool5 = "features.28", "features.30"
     assert rf[conv5_3] == ReceptiveField((196, 196), (16, 16), (7.5, 7.5))
@@ -175,7 +166,7 @@ def test_vgg16_conv5_3_and_pool5() -> None:
 
 
 def test_resnet50_stem_and_stages() -> None:
-    g = zoo_graph("resnet50")
+    g = compiled("resnet50")
     rf = analyze(g)
     assert rf["conv1"] == ReceptiveField((7, 7), (2, 2), (0.0, 0.0))
     assert rf["relu"] == rf["conv1"]
@@ -192,10 +183,10 @@ def test_resnet50_stem_and_stages() -> None:
 
 
 @pytest.mark.torch
-def test_resnet50_final_field_by_brute_force_on_a_large_input() -> None:
-    g = zoo_graph("resnet50", (3, 512, 512))
+def test_resnet50_final_field_by_brute_force_on_a_large_input(torch: Any) -> None:
+    g = compiled("resnet50", (3, 512, 512))
     assert analyze(g)["layer4.2.relu_2"].size == (427, 427)
-    assert brute_force(g, ["layer3.0.add", "layer4.2.relu_2"]) >= 3
+    assert brute_force(torch, g, ["layer3.0.add", "layer4.2.relu_2"]) >= 3
 
 
 def test_union_of_branches_with_different_centres() -> None:
@@ -268,7 +259,7 @@ def test_every_op_has_a_rule() -> None:
 
 
 def test_analysis_does_not_mutate() -> None:
-    g = zoo_graph("googlenet")
+    g = compiled("googlenet")
     before = g.dump()
     analyze(g)
     assert g.dump() == before
@@ -276,7 +267,7 @@ def test_analysis_does_not_mutate() -> None:
 
 @pytest.mark.parametrize("name", zoo.names())
 def test_every_zoo_model(name: str) -> None:
-    g = zoo_graph(name)
+    g = compiled(name)
     rf = analyze(g)
     assert set(rf) == set(g.nodes)
     _, h, w = g.inputs[0].type.sample_shape
@@ -301,8 +292,8 @@ def test_every_zoo_model(name: str) -> None:
         ("densenet121", (3, 160, 160)),  # long concat chains, avg pools
     ],
 )
-def test_zoo_models_by_brute_force(name: str, shape: tuple[int, ...] | None) -> None:
-    g = zoo_graph(name, shape)
+def test_zoo_models_by_brute_force(name: str, shape: tuple[int, ...] | None, torch: Any) -> None:
+    g = compiled(name, shape)
     rf = analyze(g)
     _, h, w = g.inputs[0].type.sample_shape
     central = [
@@ -314,7 +305,7 @@ def test_zoo_models_by_brute_force(name: str, shape: tuple[int, ...] | None) -> 
     ]
     sample = central[:: max(1, len(central) // 12)]
     assert len(sample) >= 10
-    assert brute_force(g, sample) >= len(sample)
+    assert brute_force(torch, g, sample) >= len(sample)
 
 
 LAYER = st.tuples(
@@ -339,7 +330,7 @@ def _layer(kind: str, k: Any, s: Any, d: Any, f: Any) -> str:
 @pytest.mark.torch
 @settings(max_examples=30, deadline=None)
 @given(st.lists(LAYER, min_size=1, max_size=4))
-def test_random_stacks_by_brute_force(layers: list[Any]) -> None:
+def test_random_stacks_by_brute_force(torch: Any, layers: list[Any]) -> None:
     body = "".join(f"  x = x -> {_layer(*layer)} as l{i}\n" for i, layer in enumerate(layers))
     # fields do not depend on the input size: measure them on a large input (strides <= 2 and
     # kernels <= 13 over <= 4 layers fit 320 pixels), then on one just large enough that the
@@ -348,4 +339,4 @@ def test_random_stacks_by_brute_force(layers: list[Any]) -> None:
     h, w = (2 * s + 6 * j + 8 for s, j in zip(rf.size, rf.jump, strict=True))
     g = net(body + "  return x", f"1, {h}, {w}")
     assert analyze(g)[f"l{len(layers) - 1}"] == rf
-    assert brute_force(g, [f"l{i}" for i in range(len(layers))]) == 2 * len(layers)
+    assert brute_force(torch, g, [f"l{i}" for i in range(len(layers))]) == 2 * len(layers)

@@ -6,34 +6,18 @@ are exactly the identity: users are rewired to the input and no weight changes.
 
 from __future__ import annotations
 
-from pass_helpers import (
-    assert_same_graph,
-    assert_same_outputs,
-    net,
-    of_op,
-    random_bn_weights,
-    run_pass,
-    torch_single_thread,
-)
+import pytest
+from helpers.passes import check_pass, of_op
 
 from graphcnn.ir import Op
 
-torch_single_thread()
-
-
-def check(before_body: str, after_body: str, removed: list[str], input: str = "3, 8, 8") -> None:
-    before = net(before_body, input)
-    weights = random_bn_weights(before)
-    result = run_pass("remove_dropout", before, weights)
-    assert_same_graph(result.graph, net(after_body, input))
-    assert result.removed == removed and result.rewritten == []
-    assert result.weights is None  # no weight changes: the caller's weights still fit
-    assert_same_outputs(before, weights, result.graph, weights)
+pytestmark = pytest.mark.usefixtures("torch1")
 
 
 def test_dropout_between_linear_layers() -> None:
     """The docstring's example (smaller layers)."""
-    check(
+    check_pass(
+        "remove_dropout",
         """
         y = x -> flatten -> linear(64) as fc1 -> relu -> dropout(0.5) -> linear(10) as fc2
         return y
@@ -47,7 +31,8 @@ def test_dropout_between_linear_layers() -> None:
 
 
 def test_drop_path_on_a_residual_branch() -> None:
-    check(
+    check_pass(
+        "remove_dropout",
         """
         b = x -> conv(3, 3, pad: 1) as conv1 -> drop_path(0.2) as stochastic_depth
         return relu(x + b)
@@ -62,7 +47,8 @@ def test_drop_path_on_a_residual_branch() -> None:
 
 def test_consecutive_dropouts_and_a_dropout_output() -> None:
     """Chains collapse to the first non-dropout input; a returned dropout returns its input."""
-    check(
+    check_pass(
+        "remove_dropout",
         """
         a = x -> conv(4, 3) as conv1 -> dropout(0.1) as d1 -> dropout(0.3) as d2 -> relu
         b = a -> dropout(0.5) as d3
@@ -78,15 +64,20 @@ def test_consecutive_dropouts_and_a_dropout_output() -> None:
 
 
 def test_dropout_inside_a_training_head_goes_too() -> None:
-    before = net(
+    result = check_pass(
+        "remove_dropout",
         """
         y = x -> conv(4, 3) as conv1 -> relu
         training { aux = y -> flatten -> dropout(0.7) as drop -> linear(5) as aux_fc }
         return y -> flatten -> linear(10) as fc, aux
+        """,
         """
+        y = x -> conv(4, 3) as conv1 -> relu
+        training { aux = y -> flatten -> linear(5) as aux_fc }
+        return y -> flatten -> linear(10) as fc, aux
+        """,
+        removed=["drop"],
     )
-    result = run_pass("remove_dropout", before)
-    assert result.removed == ["drop"]
     assert result.graph["aux_fc"].inputs == ("flatten",)
     assert result.graph["aux_fc"].training_only
 
@@ -98,8 +89,5 @@ def test_no_dropout_no_change() -> None:
               -> linear(10) as fc -> softmax
         return y
         """
-    before = net(body)
-    result = run_pass("remove_dropout", before)
-    assert result.removed == [] and result.weights is None
-    assert_same_graph(result.graph, net(body))
+    result = check_pass("remove_dropout", body)
     assert not of_op(result.graph, Op.DROPOUT, Op.DROP_PATH)

@@ -6,20 +6,15 @@ the pass drops those nodes, the graph outputs they produce and their weights.
 
 from __future__ import annotations
 
-import numpy as np
-from pass_helpers import (
-    assert_same_graph,
-    assert_same_outputs,
-    net,
-    random_bn_weights,
-    run_pass,
-    torch_single_thread,
-)
+import pytest
+from helpers.passes import assert_same_graph, check_pass, run_pass
+from helpers.specs import net
+from helpers.weights import random_bn_weights
 
 import graphcnn
 from graphcnn.weights import check_weights
 
-torch_single_thread()
+pytestmark = pytest.mark.usefixtures("torch1")
 
 BEFORE = """
     y = x -> conv(8, 3, pad: 1, bias: false) as conv1 -> bn as bn1 -> relu
@@ -39,23 +34,18 @@ AFTER = """
 
 
 def test_aux_head_its_outputs_and_its_weights_are_dropped() -> None:
-    before = net(BEFORE)
     # computed from a training-only node outside the block: training-only too
+    before = net(BEFORE)
     assert before["softmax"].training_only and not before["fc"].training_only
-    weights = random_bn_weights(before)
-    result = run_pass("remove_training_outputs", before, weights)
-    assert_same_graph(result.graph, net(AFTER))
-    assert (
-        set(result.removed) == {"aux1_conv", "relu_1", "flatten", "aux1_fc", "softmax"}
-        and len(result.removed) == 5
+    # the head's weights go, the others are the caller's; eval mode never ran the head: the
+    # logits are unchanged
+    check_pass(
+        "remove_training_outputs",
+        BEFORE,
+        AFTER,
+        removed={"aux1_conv", "relu_1", "flatten", "aux1_fc", "softmax"},
+        new_weights=True,
     )
-    assert result.weights is not None
-    check_weights(result.graph, result.weights)  # exactly the kept nodes' weights
-    assert not [k for k in result.weights if k.startswith("aux1_")]
-    for k, v in result.weights.items():
-        assert v is weights[k] or np.array_equal(v, weights[k])
-    # eval mode never ran the head: the logits are unchanged
-    assert_same_outputs(before, weights, result.graph, result.weights)
 
 
 def test_without_weights() -> None:
@@ -80,7 +70,4 @@ def test_googlenet_aux_heads_and_their_weights() -> None:
 
 
 def test_no_training_nodes_no_change() -> None:
-    before = net(AFTER)
-    result = run_pass("remove_training_outputs", before, random_bn_weights(before))
-    assert result.removed == [] and result.weights is None
-    assert_same_graph(result.graph, net(AFTER))
+    check_pass("remove_training_outputs", AFTER)

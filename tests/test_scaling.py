@@ -14,18 +14,14 @@ Wall-clock numbers live in tools/bench_profile.py and docs/benchmarks.md, never 
 
 from __future__ import annotations
 
-import cProfile
-import gc
-import importlib.util
-import pstats
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers.tools import load_tool
+from helpers.work import Work, call_counts, counted, not_linear
 
 import graphcnn
 import graphcnn.cost
@@ -34,22 +30,7 @@ import graphcnn.lang.parser
 import graphcnn.shapes
 from graphcnn.ir import Graph, Op
 
-TOOLS = Path(__file__).resolve().parent.parent / "tools"
-
-
-def _gen_plain() -> ModuleType:
-    """tools/gen_plain.py as a module (tools/ is not a package)."""
-    if "gen_plain" in sys.modules:
-        return sys.modules["gen_plain"]
-    spec = importlib.util.spec_from_file_location("gen_plain", TOOLS / "gen_plain.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["gen_plain"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen_plain = _gen_plain()
+gen_plain = load_tool("gen_plain")
 
 
 def _compile_plain(tmp_path: Path, n: int) -> Graph:
@@ -92,19 +73,10 @@ def test_gen_plain_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert (t.params, t.macs, t.flops) == (want.params, want.macs, want.flops)
 
 
-# ------------------------------------------------------------------ work counting
-def _counting(counter: Counter[str], key: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        counter[key] += 1
-        return fn(*args, **kwargs)
-
-    return wrapper
-
-
 @pytest.fixture
-def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
+def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Work]:
     """Counters of the pipeline's unit operations, installed as wrappers for one test."""
-    counter: Counter[str] = Counter()
+    counter = Work()
     newlines = graphcnn.lang.parser._Newlines
     process = newlines.process
 
@@ -115,9 +87,9 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
 
     monkeypatch.setattr(newlines, "process", counting_process)
     build = graphcnn.lang.parser._Build
-    monkeypatch.setattr(build, "_loc", _counting(counter, "ast_locs", build._loc))
+    monkeypatch.setattr(build, "_loc", counted(counter, "ast_locs", build._loc))
     interp_cls = graphcnn.lang.interp.Interpreter
-    monkeypatch.setattr(interp_cls, "eval", _counting(counter, "evals", interp_cls.eval))
+    monkeypatch.setattr(interp_cls, "eval", counted(counter, "evals", interp_cls.eval))
     run_network = interp_cls.run_network
 
     def counting_run(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -129,17 +101,17 @@ def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
     monkeypatch.setattr(interp_cls, "run_network", counting_run)
     # shape inference: the front end binds infer_node at import; count either name
     infer = graphcnn.shapes.infer_node
-    counted_infer = _counting(counter, "infer_node", infer)
+    counted_infer = counted(counter, "infer_node", infer)
     monkeypatch.setattr(graphcnn.lang.interp, "infer_node", counted_infer)
     monkeypatch.setattr(graphcnn.shapes, "infer_node", counted_infer)
-    monkeypatch.setattr(Graph, "add", _counting(counter, "graph_add", Graph.add))
+    monkeypatch.setattr(Graph, "add", counted(counter, "graph_add", Graph.add))
     monkeypatch.setattr(
-        graphcnn.cost, "node_cost", _counting(counter, "node_cost", graphcnn.cost.node_cost)
+        graphcnn.cost, "node_cost", counted(counter, "node_cost", graphcnn.cost.node_cost)
     )
     yield counter
 
 
-def _measure(work: Counter[str], tmp_path: Path, n: int) -> dict[str, int]:
+def _measure(work: Work, tmp_path: Path, n: int) -> dict[str, int]:
     work.clear()
     g = _compile_plain(tmp_path, n)
     p = graphcnn.profile(g)
@@ -150,7 +122,7 @@ def _measure(work: Counter[str], tmp_path: Path, n: int) -> dict[str, int]:
 KEYS = ("tokens", "ast_locs", "steps", "evals", "infer_node", "graph_add", "node_cost")
 
 
-def test_work_is_linear(work: Counter[str], tmp_path: Path) -> None:
+def test_work_is_linear(work: Work, tmp_path: Path) -> None:
     n = 600  # a multiple of 3: every size holds whole conv/bn/relu cycles
     _measure(work, tmp_path, 3)  # warm-up: parser construction, caches
     base = _measure(work, tmp_path, 0)
@@ -171,28 +143,16 @@ def test_work_is_linear(work: Counter[str], tmp_path: Path) -> None:
 def _calls_per_function(tmp_path: Path, n: int) -> dict[str, int]:
     """Calls of every function (cProfile's deterministic counts) to compile and profile N layers."""
     path = gen_plain.write_plain(tmp_path / f"plain{n}.gcnn", n)
-    gc.collect()
-    gc.disable()  # no finalizers or weakref callbacks from earlier tests inside the measurement
-    prof = cProfile.Profile()
-    try:
-        prof.enable()
-        macs = graphcnn.profile(graphcnn.compile(str(path))).totals.macs
-        prof.disable()
-    finally:
-        gc.enable()
-    assert macs == gen_plain.expected_totals(n).macs
-    stats: dict[Any, Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-    return {f"{file}:{line}({name})": entry[1] for (file, line, name), entry in stats.items()}
+    p, counts = call_counts(lambda: graphcnn.profile(graphcnn.compile(str(path))))
+    assert p.totals.macs == gen_plain.expected_totals(n).macs
+    return counts
 
 
+@pytest.mark.slow
 def test_python_calls_are_linear(tmp_path: Path) -> None:
     n = 300  # a multiple of 3
     _calls_per_function(tmp_path, 3)  # warm-up: parser construction, regex and other caches
     one, two, four = (_calls_per_function(tmp_path, k * n) for k in (1, 2, 4))
     assert sum(two.values()) - sum(one.values()) > 100 * n  # it did count the pipeline
-    bad = {
-        fn: (one.get(fn, 0), two.get(fn, 0), four.get(fn, 0))
-        for fn in set(one) | set(two) | set(four)
-        if four.get(fn, 0) - two.get(fn, 0) != 2 * (two.get(fn, 0) - one.get(fn, 0))
-    }
+    bad = not_linear(one, two, four)
     assert not bad, f"call counts not linear in the layer count (N, 2N, 4N): {bad}"

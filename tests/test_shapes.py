@@ -122,12 +122,6 @@ def test_conv_out_known_sizes(
 # --------------------------------------------------------------------------- against torch
 
 
-@pytest.fixture(scope="module")
-def torch() -> Any:
-    """torch is a test-only dependency: the comparisons with it skip where it is missing."""
-    return pytest.importorskip("torch")
-
-
 TORCH_EXAMPLES = settings(max_examples=80, deadline=None)
 
 
@@ -306,6 +300,19 @@ POSITIVE = {
     "reshape": Case(Op.RESHAPE, attrs("reshape", [-1, 2, 4]), ((8, 4, 4),), (16, 2, 4)),
     "softmax": Case(Op.SOFTMAX, attrs("softmax"), ((10,),), (10,)),
     "identity": Case(Op.IDENTITY, attrs("identity"), ((8, 4, 4),), (8, 4, 4)),
+    "hardsigmoid": Case(Op.HARDSIGMOID, attrs("hardsigmoid"), ((8, 4, 4),), (8, 4, 4)),
+    "layer_norm": Case(Op.LAYER_NORM, attrs("layer_norm"), ((8, 4, 4),), (8, 4, 4), (_w(8), _b(8))),
+    "layer_norm last": Case(
+        Op.LAYER_NORM, attrs("layer_norm", axis=-1), ((4, 5, 8),), (4, 5, 8), (_w(8), _b(8))
+    ),
+    "layer_scale": Case(
+        Op.LAYER_SCALE, attrs("layer_scale"), ((8, 4, 4),), (8, 4, 4), (ParamDecl("", (8, 1, 1)),)
+    ),
+    "scale": Case(Op.SCALE, attrs("scale", 0.5), ((10,),), (10,)),
+    "permute": Case(Op.PERMUTE, attrs("permute", [0, 2, 3, 1]), ((8, 4, 5),), (4, 5, 8)),
+    "linear last_dim": Case(
+        Op.LINEAR, attrs("linear", 6, last_dim=True), ((4, 5, 8),), (4, 5, 6), (_w(6, 8), _b(6))
+    ),
 }
 
 

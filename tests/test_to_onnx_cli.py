@@ -102,6 +102,7 @@ def test_cli_compile_errors_exit_2_without_a_traceback(
     assert file_names(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_cli_process_exit_codes(tmp_path: Path) -> None:
     out = tmp_path / "l.onnx"
     ok = subprocess.run(

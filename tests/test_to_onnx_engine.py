@@ -26,12 +26,15 @@ def good_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return to_onnx(g).SerializeToString()
 
 
-@pytest.mark.parametrize("frac", [0.0005, 0.01, 0.5, 0.9, 0.9999])
+@pytest.mark.parametrize("frac", [0.0005, 0.01, 0.5, 0.9, -1])
 def test_truncated_model_file_is_an_engine_error(
     frac: float, good_bytes: bytes, tmp_path: Path
 ) -> None:
+    """Cut inside a field (-1: the last byte missing). A cut that happens to fall exactly on a
+    field boundary of the model's trailing metadata leaves a shorter *valid* protobuf, which
+    no reader can tell from a whole one, so the cuts are not arbitrary fractions near 1."""
     p = tmp_path / "cut.onnx"
-    p.write_bytes(good_bytes[: int(len(good_bytes) * frac)])
+    p.write_bytes(good_bytes[: int(frac) if frac < 0 else int(len(good_bytes) * frac)])
     with pytest.raises(EngineError) as info:
         OrtEngine(p, device="cpu")
     msg = info.value.format()

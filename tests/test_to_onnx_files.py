@@ -22,7 +22,8 @@ pytest.importorskip("onnxruntime")
 
 from click.testing import CliRunner  # noqa: E402
 from conftest import REPO  # noqa: E402
-from helpers.onnx_ref import bn_weights, file_names, ort_run, sample, tiny_graph  # noqa: E402
+from helpers.onnx_ref import file_names, ort_run, sample, tiny_graph  # noqa: E402
+from helpers.weights import random_bn_weights  # noqa: E402
 from onnx import numpy_helper  # noqa: E402
 
 import graphcnn  # noqa: E402
@@ -49,7 +50,7 @@ def test_save_small_model_is_one_file(tmp_path: Path, tiny: Graph) -> None:
 def test_above_the_protobuf_limit_weights_go_to_external_data(
     tmp_path: Path, tiny: Graph, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    model = to_onnx(tiny, bn_weights(tiny))
+    model = to_onnx(tiny, random_bn_weights(tiny))
     x = sample(tiny)
     expect = ort_run(model, x)[0]
     monkeypatch.setattr(onnx_files, "PROTOBUF_LIMIT", 1000)
@@ -79,7 +80,7 @@ def test_above_the_protobuf_limit_weights_go_to_external_data(
         numpy_helper.to_array(
             next(
                 i
-                for i in to_onnx(tiny, bn_weights(tiny)).graph.initializer
+                for i in to_onnx(tiny, random_bn_weights(tiny)).graph.initializer
                 if i.name == "fc.weight"
             )
         ),

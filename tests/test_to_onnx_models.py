@@ -21,15 +21,15 @@ from helpers.onnx_ref import (  # noqa: E402
     TOL,
     ZOO,
     assert_valid,
-    bn_weights,
     lowerable,
     ort_run,
     reduced,
     rel_err,
     sample,
-    slow_marked,
     torch_run,
 )
+from helpers.weights import random_bn_weights  # noqa: E402
+from helpers.zoo import zoo_params  # noqa: E402
 
 import graphcnn  # noqa: E402
 from graphcnn.backends.to_onnx import OnnxError, to_onnx  # noqa: E402
@@ -38,6 +38,7 @@ from graphcnn.passes import optimize  # noqa: E402
 from graphcnn.weights import init_weights  # noqa: E402
 
 
+@pytest.mark.slow
 def test_reduced_sizes_are_reduced_where_the_architecture_allows() -> None:
     """Only models whose adaptive pool (or spec) needs it run at their own size."""
     full = {
@@ -49,10 +50,10 @@ def test_reduced_sizes_are_reduced_where_the_architecture_allows() -> None:
     assert full == vgg | {"alexnet", "googlenet_paper", "inception_v3", "lenet5"}, full
 
 
-@pytest.mark.parametrize("name", slow_marked(ZOO))
+@pytest.mark.parametrize("name", zoo_params(ZOO))
 def test_zoo_model_is_valid_and_matches_torch(name: str, torch1: Any) -> None:
     g = reduced(name)
-    w = bn_weights(g)
+    w = random_bn_weights(g)
     x = sample(g)
     (ref,) = torch_run(torch1, g, w, x)
     for pipeline in ("none", "inference"):
@@ -82,7 +83,14 @@ def test_inference_pipeline_folds_batch_norm_into_the_onnx_model() -> None:
     assert len(folded.graph.initializer) < len(plain.graph.initializer)
 
 
-@pytest.mark.parametrize(("name", "size"), [("alexnet", 64), ("vgg11", 96), ("vgg16", 160)])
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        ("alexnet", 64),
+        pytest.param("vgg11", 96, marks=pytest.mark.slow),
+        pytest.param("vgg16", 160, marks=pytest.mark.slow),
+    ],
+)
 def test_non_dividing_adaptive_pool_is_a_clear_onnx_error(name: str, size: int) -> None:
     g = graphcnn.compile(name, input_shape=(3, size, size))
     assert not lowerable(g)

@@ -16,12 +16,12 @@ pytest.importorskip("onnxruntime")
 from helpers.onnx_ref import (  # noqa: E402
     TOL,
     assert_valid,
-    bn_weights,
     dims,
     rel_err,
     sample,
     torch_run,
 )
+from helpers.weights import random_bn_weights  # noqa: E402
 
 import graphcnn  # noqa: E402
 from graphcnn.backends.ort_engine import EngineError, OrtEngine  # noqa: E402
@@ -89,7 +89,7 @@ def test_symbolic_batch_survives_channel_shuffle() -> None:
 
 def test_static_batch_fixes_the_batch_dim(torch1: Any) -> None:
     g = graphcnn.compile("shufflenet_v2_x0_5", input_shape=(3, 64, 64))
-    w = bn_weights(g)
+    w = random_bn_weights(g)
     model = to_onnx(g, w, static_batch=3)
     assert_valid(model, g, batch=3)
     assert dims(model.graph.input[0]) == [3, 3, 64, 64]

@@ -18,12 +18,12 @@ from click.testing import CliRunner  # noqa: E402
 from helpers.onnx_ref import (  # noqa: E402
     TOL,
     assert_valid,
-    bn_weights,
     ort_run,
     rel_err,
     sample,
     torch_run,
 )
+from helpers.weights import random_bn_weights  # noqa: E402
 
 import graphcnn  # noqa: E402
 from graphcnn.backends.to_onnx import (  # noqa: E402
@@ -47,6 +47,9 @@ network allops(classes = 10) {
   x = concat([a + b, c, d]) -> channel_shuffle(4)
   p, q = split(x, [16, 32])
   x = concat([q, p -> identity]) -> lrn(5, alpha: 1e-2, k: 2.0) -> bn(affine: false) as nab
+  r = x -> permute([0, 2, 3, 1]) -> layer_norm(axis: -1) -> linear(48, last_dim: true) as pw2
+        -> gelu(approximate: "tanh") -> permute([0, 3, 1, 2]) -> layer_scale(0.5) as gamma
+  x = (x + r * 0.17) -> layer_norm -> hardsigmoid -> scale(2.0, divide: true)
   x = x -> maxpool(3, stride: 2, pad: 1, ceil: true) -> avgpool(3, stride: 1, pad: 1)
   x = x -> avgpool(2, count_include_pad: false) -> adaptive_avgpool(2) -> softmax(axis: 1)
   x = x -> reshape([48, 4]) -> flatten -> linear(32) as fc1 -> bn as fc1_bn -> gelu
@@ -69,7 +72,7 @@ def test_all_ops_spec_covers_every_lowering(allops: Graph) -> None:
 
 @pytest.mark.parametrize("opset", OPSETS)
 def test_every_supported_opset_gives_a_valid_model(opset: int, allops: Graph, torch1: Any) -> None:
-    w = bn_weights(allops)
+    w = random_bn_weights(allops)
     model = to_onnx(allops, w, opset=opset)
     assert [(o.domain, o.version) for o in model.opset_import] == [("", opset)]
     assert_valid(model, allops)
@@ -114,30 +117,39 @@ def test_output_is_deterministic(allops: Graph) -> None:
     assert a != to_onnx(allops, seed=6).SerializeToString()
 
 
-@pytest.mark.parametrize("pool", ["maxpool", "avgpool"])
-def test_ceil_mode_pool_dropping_the_last_window(pool: str, torch1: Any) -> None:
-    g = graphcnn.compile_text(
+def ceil_pool(pool: str) -> Graph:
+    """A ceil-mode pool whose last window PyTorch drops (it would start in the right padding)."""
+    return graphcnn.compile_text(
         f"network t() {{\n x = input(3, 11, 11)\n return x -> {pool}(2, stride: 2, pad: 1, "
         "ceil: true) as pool\n}\n"
     )
-    try:
-        model = to_onnx(g)
-    except OnnxError as e:  # refusing clearly, naming the pool, would be acceptable too
-        assert "pool" in e.format()
-        return
+
+
+def test_ceil_mode_max_pool_dropping_the_last_window_is_exact(torch1: Any) -> None:
+    """Padding never wins a max: the lowering pads just enough without ceil mode."""
+    g = ceil_pool("maxpool")
+    model = to_onnx(g)
     assert_valid(model, g)
     x = sample(g)
     assert rel_err(ort_run(model, x)[0], torch_run(torch1, g, None, x)[0]) <= TOL
 
 
-def test_even_size_lrn(torch1: Any) -> None:
+def test_ceil_mode_avg_pool_dropping_the_last_window_is_refused() -> None:
+    """Extra padding would change an average's divisor: a clear error naming the pool."""
+    with pytest.raises(OnnxError) as info:
+        to_onnx(ceil_pool("avgpool"))
+    text = info.value.format()
+    assert "avg_pool2d pool (<spec>:3:" in text and "ceil mode with padding" in text
+    assert "hint: use ceil: false" in text
+
+
+def test_even_size_lrn() -> None:
+    """ONNX's LRN needs an odd window (and centres an even one differently from PyTorch)."""
     g = graphcnn.compile_text(
         "network t() {\n x = input(8, 6, 6)\n return x -> lrn(4, alpha: 0.1, k: 2.0) as n\n}\n"
     )
-    try:
-        model = to_onnx(g)
-    except OnnxError as e:
-        assert "lrn" in e.format()
-        return
-    x = sample(g)
-    assert rel_err(ort_run(model, x)[0], torch_run(torch1, g, None, x)[0]) <= TOL
+    with pytest.raises(OnnxError) as info:
+        to_onnx(g)
+    text = info.value.format()
+    assert "lrn n (<spec>:3:" in text and "has an even size" in text
+    assert "hint: use an odd size" in text

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers.cli import invoke
 
 pytest.importorskip("onnx")
 
@@ -56,7 +56,6 @@ from graphcnn.backends.to_tensorrt import (  # noqa: E402
     spec_hash,
 )
 from graphcnn.backends.to_tensorrt.runtime import device_index  # noqa: E402
-from graphcnn.cli import main  # noqa: E402
 
 SPEC = """\
 network small(classes = 10) {
@@ -468,16 +467,11 @@ def test_build_engine_validates_before_needing_tensorrt(small: graphcnn.Graph) -
 # --------------------------------------------------------------------------- CLI
 
 
-def _cli(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
-
-
 @needs_no_trt
 def test_cli_tensorrt_target_without_tensorrt_exits_2_naming_it(tmp_path: Path) -> None:
     out = tmp_path / "model.engine"
-    r = _cli("compile", "lenet5", "--target", "tensorrt", "-o", str(out), "--fp16",
-             "--batch-range", "1:8:32", "--workspace", "1GiB")  # fmt: skip
-    assert r.exit_code == 2, r.output
+    r = invoke("compile", "lenet5", "--target", "tensorrt", "-o", str(out), "--fp16",
+               "--batch-range", "1:8:32", "--workspace", "1GiB", code=2)  # fmt: skip
     assert "tensorrt" in r.output and "cannot be imported" in r.output
     assert "Traceback" not in r.output
     assert not out.exists() and not manifest_path(out).exists()
@@ -494,8 +488,8 @@ def test_cli_tensorrt_target_without_tensorrt_exits_2_naming_it(tmp_path: Path) 
     ],
 )
 def test_cli_validates_tensorrt_options(tmp_path: Path, args: list[str], says: str) -> None:
-    r = _cli("compile", "lenet5", "--target", "tensorrt", "-o", str(tmp_path / "m.engine"), *args)
-    assert r.exit_code == 2, r.output
+    out = str(tmp_path / "m.engine")
+    r = invoke("compile", "lenet5", "--target", "tensorrt", "-o", out, *args, code=2)
     assert says in r.output
 
 
@@ -504,15 +498,14 @@ def test_cli_validates_tensorrt_options(tmp_path: Path, args: list[str], says: s
              ["--timing-cache", "t.cache"]],
 )  # fmt: skip
 def test_cli_tensorrt_options_need_the_tensorrt_target(tmp_path: Path, args: list[str]) -> None:
-    r = _cli("compile", "lenet5", "--target", "onnx", "-o", str(tmp_path / "m.onnx"), *args)
-    assert r.exit_code == 2, r.output
+    out = tmp_path / "m.onnx"
+    r = invoke("compile", "lenet5", "--target", "onnx", "-o", str(out), *args, code=2)
     assert "--target tensorrt" in r.output
-    assert not (tmp_path / "m.onnx").exists()
+    assert not out.exists()
 
 
 def test_cli_help_documents_the_tensorrt_target() -> None:
-    r = _cli("compile", "--help")
-    assert r.exit_code == 0
+    r = invoke("compile", "--help")
     for word in ("tensorrt", "--fp16", "--batch-range", "--workspace", "--timing-cache"):
         assert word in r.output
 
@@ -589,9 +582,8 @@ def test_int8_calibrated_engine(small: graphcnn.Graph, tmp_path: Path) -> None:
 def test_cli_builds_an_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRAPHCNN_TRT_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "lenet.engine"
-    r = _cli("compile", "lenet5", "--target", "tensorrt", "-o", str(out), "--fp16",
-             "--batch-range", "1:2:4", "--timing-cache", str(tmp_path / "t.cache"))  # fmt: skip
-    assert r.exit_code == 0, r.output
+    invoke("compile", "lenet5", "--target", "tensorrt", "-o", str(out), "--fp16",
+           "--batch-range", "1:2:4", "--timing-cache", str(tmp_path / "t.cache"))  # fmt: skip
     manifest = json.loads(manifest_path(out).read_text())
     assert manifest["precision"] == "fp16"
     assert manifest["profiles"][0]["max"] == [4, 1, 32, 32]

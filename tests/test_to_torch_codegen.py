@@ -91,18 +91,33 @@ network n() {{
 
 
 def test_layer_named_like_a_module_attribute() -> None:
+    """A layer named ``eval`` would shadow ``nn.Module.eval`` (torch's ``add_module`` refuses
+    such a name too): lowering refuses it with one error naming the layer, its spec location
+    and the fix, instead of building a module whose ``eval()`` is a conv."""
     g = compile_spec("""
 network n() {
   x = input(2, 4, 4)
   return x -> conv(3, 1) as eval -> flatten
 }
 """)
-    try:
-        m = to_torch(g)
-    except LoweringError as e:
-        assert "eval" in str(e) and "<spec>:" in str(e)
-    else:
-        assert m.eval()(sample(g)).shape == (2, 48)
+    with pytest.raises(LoweringError) as info:
+        to_torch(g)
+    assert "'eval'" in str(info.value) and "torch.nn.Module.eval" in str(info.value)
+    assert (
+        "<spec>:4:" in str(info.value)
+        and info.value.hint == "rename the layer (as ...) in the spec"
+    )
+    renamed = compile_spec("""
+network n() {
+  x = input(2, 4, 4)
+  return x -> conv(3, 1) as eval_conv -> flatten
+}
+""")
+    m = to_torch(renamed)
+    assert sorted(m.state_dict()) == ["eval_conv.bias", "eval_conv.weight"]
+    assert m.eval() is m and not m.training
+    with torch.no_grad():
+        assert m(sample(renamed)).shape == (2, 48)
 
 
 def test_training_output_named_like_a_python_keyword() -> None:

@@ -9,6 +9,7 @@ written by hand.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +20,11 @@ from helpers.torch_ref import (  # noqa: E402
     SLOW,
     TOL,
     TORCHVISION_MODELS,
-    compile_spec,
     pair,
     rel_err,
     sample,
-    slow_marked,
 )
+from helpers.zoo import zoo_params  # noqa: E402
 from torch import nn  # noqa: E402
 
 import graphcnn  # noqa: E402
@@ -39,7 +39,7 @@ def test_every_torchvision_zoo_model_is_covered() -> None:
     assert SLOW <= set(TORCHVISION_MODELS)
 
 
-@pytest.mark.parametrize("name", slow_marked(TORCHVISION_MODELS))
+@pytest.mark.parametrize("name", zoo_params(TORCHVISION_MODELS))
 def test_matches_torchvision_in_eval_mode(name: str) -> None:
     g, ours, tv = pair(name)
     ours.eval()
@@ -54,8 +54,8 @@ def test_matches_torchvision_in_eval_mode(name: str) -> None:
 
 PAPER_EQUIVALENT = [
     "lenet5",
-    "alexnet_v1",
-    "zfnet",
+    pytest.param("alexnet_v1", marks=pytest.mark.slow),
+    pytest.param("zfnet", marks=pytest.mark.slow),
     "nin",
     "preact_resnet18",
     "mobilenet_v1",
@@ -84,73 +84,88 @@ def test_matches_paper_reference_implementation(name: str) -> None:
         assert rel_err(ours(x), ref_model(x)) <= TOL
 
 
-ALL_OPS = """
-network allops(classes = 5) {
-  x = input(4, 12, 12)
-  a = x -> conv(8, 3, pad: 1, bias: false) as c1 -> bn(eps: 1e-3, momentum: 0.01) as bn1
-        -> hardswish
-  b = x -> conv(8, (3, 1), pad: (1, 0), groups: 2) as c2 -> gelu
-  y = (a + b) -> identity -> relu6
-  p, q = split(y, [3, 5])
-  z = concat(q, p) -> channel_shuffle(2) -> lrn(3, alpha: 1e-3, beta: 0.5, k: 2.0)
-  s = z -> reshape([8, 144]) -> softmax(axis: 2) -> reshape([8, 12, 12])
-  t = s * sigmoid(z) -> tanh -> silu
-  t = t -> maxpool(3, stride: 2, pad: 1, ceil: true)
-        -> avgpool(3, stride: 1, pad: 1, count_include_pad: false)
-  t = t -> drop_path(0.2) -> dropout(0.3)
-  u = t -> adaptive_avgpool(2) -> flatten -> linear(classes) as fc
-  v = t -> global_avgpool -> flatten -> linear(6, bias: false) as fc2 -> bn as bn2 -> relu
-  return u, v
-}
-"""
+ALL_OPS = Path(__file__).resolve().parent / "data" / "all_ops.gcnn"
+"""The shared spec using every op (tests/test_ops.py checks that it does)."""
 
 
-def _all_ops_reference(m: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """ALL_OPS written by hand from the spec's meaning (eval mode)."""
-    a = F.conv2d(x, m.c1.weight, None, padding=1)
-    bn1 = m.bn1
-    a = (a - bn1.running_mean[:, None, None]) / torch.sqrt(bn1.running_var[:, None, None] + 1e-3)
-    a = a * bn1.weight[:, None, None] + bn1.bias[:, None, None]
-    a = a * (a + 3).clamp(0, 6) / 6
-    b = F.conv2d(x, m.c2.weight, m.c2.bias, padding=(1, 0), groups=2)
-    b = 0.5 * b * (1 + torch.erf(b / math.sqrt(2)))
-    y = (a + b).clamp(0, 6)
-    z = torch.cat([y[:, 3:], y[:, :3]], 1)
-    n = z.shape[0]
-    z = z.reshape(n, 2, 4, 12, 12).permute(0, 2, 1, 3, 4).reshape(n, 8, 12, 12)
-    z = nn.LocalResponseNorm(3, alpha=1e-3, beta=0.5, k=2.0)(z)
-    s = torch.softmax(z.reshape(n, 8, 144), dim=2).reshape(n, 8, 12, 12)
-    t = torch.tanh(s * torch.sigmoid(z))
-    t = t * torch.sigmoid(t)
-    t = nn.MaxPool2d(3, 2, 1, ceil_mode=True)(t)
-    t = nn.AvgPool2d(3, 1, 1, count_include_pad=False)(t)
-    u = m.fc(F.adaptive_avg_pool2d(t, 2).flatten(1))
-    v = t.mean((2, 3)) @ m.fc2.weight.T
-    bn2 = m.bn2
-    v = (v - bn2.running_mean) / torch.sqrt(bn2.running_var + 1e-5) * bn2.weight + bn2.bias
-    return u, v.clamp_min(0)
+def _c11(v: torch.Tensor) -> torch.Tensor:
+    return v[:, None, None]
+
+
+def _bn(v: torch.Tensor, bn: nn.Module, eps: float) -> torch.Tensor:
+    shape = (-1, 1, 1) if v.dim() == 4 else (-1,)
+    out = (v - bn.running_mean.view(shape)) / torch.sqrt(bn.running_var.view(shape) + eps)
+    return out if bn.weight is None else out * bn.weight.view(shape) + bn.bias.view(shape)
+
+
+def _layer_norm(v: torch.Tensor, dim: int, eps: float) -> torch.Tensor:
+    mean = v.mean(dim, keepdim=True)
+    var = ((v - mean) ** 2).mean(dim, keepdim=True)
+    return (v - mean) / torch.sqrt(var + eps)
+
+
+def _hardsigmoid(v: torch.Tensor) -> torch.Tensor:
+    return (v + 3).clamp(0, 6) / 6
+
+
+def _all_ops_reference(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """tests/data/all_ops.gcnn written by hand from the ops' meaning (eval mode)."""
+    n = x.shape[0]
+    x = _bn(F.conv2d(x, m.stem.weight, None, padding=1), m.stem_bn, 1e-3)
+    x = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+    a = F.conv2d(x, m.dil.weight, m.dil.bias, padding=2, dilation=2, groups=4).clamp(0, 6)
+    b = F.conv2d(x, m.tall.weight, m.tall.bias, padding=(1, 0))
+    b = b * torch.sigmoid(b)
+    c = x * _hardsigmoid(x)  # dropout and drop_path: the identity in eval mode
+    gate = F.conv2d(x.mean((2, 3), keepdim=True), m.gate.weight, m.gate.bias)  # drop_connect
+    d = torch.sigmoid(x) * torch.tanh(gate)
+    x = torch.cat([a + b, c, d], 1)
+    x = x.reshape(n, 4, 12, 16, 16).transpose(1, 2).reshape(n, 48, 16, 16)
+    x = torch.cat([x[:, 16:], x[:, :16]], 1)
+    x = nn.LocalResponseNorm(5, alpha=1e-2, beta=0.5, k=2.0)(x)
+    x = _bn(x, m.nab, 1e-5)
+    r = F.conv2d(x, m.dw.weight, m.dw.bias, padding=3, groups=48).permute(0, 2, 3, 1)
+    r = _layer_norm(r, -1, 1e-6) * m.ln.weight + m.ln.bias
+    r = r @ m.pw1.weight.T + m.pw1.bias
+    r = 0.5 * r * (1 + torch.tanh(math.sqrt(2 / math.pi) * (r + 0.044715 * r**3)))
+    r = (r @ m.pw2.weight.T + m.pw2.bias).permute(0, 3, 1, 2) * m.gamma
+    x = x + r * 0.17
+    x = _layer_norm(x, 1, 1e-6) * _c11(m.ln2.weight) + _c11(m.ln2.bias)
+    x = x * _c11(m.gamma2)
+    x = 0.5 * _hardsigmoid(x) + x / 4
+    x = nn.MaxPool2d(3, 2, 1, ceil_mode=True)(x)
+    x = nn.AvgPool2d(3, 1, 1)(x)
+    x = nn.AvgPool2d(2, count_include_pad=False)(x)
+    x = torch.softmax(F.adaptive_avg_pool2d(x, 2), 1).reshape(n, 48, 4).flatten(1)
+    x = _bn(x @ m.fc1.weight.T + m.fc1.bias, m.fc1_bn, 1e-5)
+    x = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
+    return x @ m.fc.weight.T + m.fc.bias
 
 
 def test_every_op_lowers_to_its_torch_meaning() -> None:
-    """Ops no zoo model uses (gelu, hardswish, softmax, reshape, identity, BatchNorm1d) too."""
-    g = compile_spec(ALL_OPS)
+    """Ops no zoo model uses (gelu, layer_norm, layer_scale, scale, permute, ...) too."""
+    g = graphcnn.compile(str(ALL_OPS))
     assert {n.op for n in g} == set(Op)
     m = to_torch(g)
-    assert isinstance(m.bn2, nn.BatchNorm1d) and isinstance(m.bn1, nn.BatchNorm2d)
-    assert (m.bn1.eps, m.bn1.momentum) == (1e-3, 0.01)
-    assert m.c2.groups == 2 and m.c2.kernel_size == (3, 1) and m.c1.bias is None
-    assert m.fc2.bias is None
-    with torch.no_grad():  # non-trivial running statistics, so eval mode really uses them
-        for bn in (m.bn1, m.bn2):
+    assert isinstance(m.fc1_bn, nn.BatchNorm1d) and isinstance(m.stem_bn, nn.BatchNorm2d)
+    assert (m.stem_bn.eps, m.stem_bn.momentum) == (1e-3, 0.01)
+    assert m.dil.groups == 4 and m.tall.kernel_size == (3, 1) and m.stem.bias is None
+    assert isinstance(m.ln, nn.LayerNorm) and m.ln.eps == 1e-6
+    assert isinstance(m.gamma, nn.Parameter) and m.gamma.shape == (48, 1, 1)
+    assert m.gamma2.shape == (48,) and float(m.gamma2.detach()[0]) == 0.5  # layer_scale's init
+    with torch.no_grad():  # non-trivial statistics and affine maps, so eval mode uses them
+        for bn in (m.stem_bn, m.nab, m.fc1_bn):
             bn.running_mean.uniform_(-0.5, 0.5)
             bn.running_var.uniform_(0.5, 2.0)
-            bn.weight.uniform_(0.5, 1.5)
-            bn.bias.uniform_(-0.5, 0.5)
+        for norm in (m.stem_bn, m.fc1_bn, m.ln, m.ln2):
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-0.5, 0.5)
+        m.gamma.uniform_(0.5, 1.5)
+        m.gamma2.uniform_(0.5, 1.5)
     m.eval()
     x = sample(g, batch=3)
     with torch.no_grad():
         out = m(x)
         ref = _all_ops_reference(m, x)
-    assert isinstance(out, tuple) and len(out) == 2  # two inference outputs: a plain tuple
-    for o, r in zip(out, ref, strict=True):
-        assert rel_err(o, r) <= TOL
+    assert isinstance(out, torch.Tensor)
+    assert rel_err(out, ref) <= TOL

@@ -31,6 +31,7 @@ def test_jit_trace() -> None:
         assert rel_err(traced(x), m(x)) <= TOL
 
 
+@pytest.mark.slow
 def test_torch_export_with_a_dynamic_batch() -> None:
     g = compile_at("resnet18", 64)
     m = to_torch(g).eval()
@@ -44,6 +45,7 @@ def test_torch_export_with_a_dynamic_batch() -> None:
             assert rel_err(exported(x), m(x)) <= TOL
 
 
+@pytest.mark.slow
 def test_torch_export_skips_training_only_heads_in_eval() -> None:
     g = compile_at("googlenet", 96)
     m = to_torch(g).eval()
@@ -68,6 +70,7 @@ network tiny() {
 """
 
 
+@pytest.mark.slow
 def test_torch_compile_captures_the_whole_graph() -> None:
     """backend="eager": Dynamo capture only (cheap), in both modes, without graph breaks."""
     torch._dynamo.reset()
@@ -159,9 +162,9 @@ def test_autograd_reaches_auxiliary_heads_through_training_outputs() -> None:
     [
         ("resnet18", 64),
         ("shufflenet_v2_x0_5", 64),
-        ("efficientnet_b0", 64),
-        ("densenet121", 64),
-        ("googlenet", 96),
+        pytest.param("efficientnet_b0", 64, marks=pytest.mark.slow),
+        pytest.param("densenet121", 64, marks=pytest.mark.slow),
+        pytest.param("googlenet", 96, marks=pytest.mark.slow),
         ("mobilenet_v2", 64),
     ],
 )

@@ -8,7 +8,6 @@ writes, against torch's own layers and torchvision's resnet18.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import math
 import os
 import pickle
@@ -17,7 +16,6 @@ import stat
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -25,11 +23,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from conftest import compile_text
+from helpers.cli import invoke
+from helpers.tools import import_file
+from helpers.zoo import slow_params
 
 import graphcnn
-from graphcnn.cli import main
 from graphcnn.weights import (
     WeightsError,
     check_weights,
@@ -72,11 +71,6 @@ ALLOWED_IMPORTS = {"torch", "safetensors"}
 
 
 # ------------------------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def torch() -> ModuleType:
-    return pytest.importorskip("torch")
-
-
 @pytest.fixture(scope="module")
 def torchvision(torch: ModuleType) -> ModuleType:
     return pytest.importorskip("torchvision")
@@ -160,26 +154,8 @@ def image(torch: ModuleType) -> Any:
 def compiled(good_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`graphcnn compile resnet18 -o out/model.py --weights resnet18_tv.pth`; returns model.py."""
     out = tmp_path_factory.mktemp("compiled") / "out" / "model.py"
-    result = CliRunner().invoke(
-        main,
-        ["compile", "resnet18", "--target", "torch", "-o", str(out), "--weights", str(good_ckpt)],
-    )
-    assert result.exit_code == 0, result.output
+    invoke("compile", "resnet18", "--target", "torch", "-o", str(out), "--weights", str(good_ckpt))
     return out
-
-
-def import_file(path: Path) -> ModuleType:
-    """Import a generated model file under a fresh module name."""
-    name = f"generated_{path.stem}_{uuid.uuid4().hex}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_cli(*args: str) -> Any:
-    return CliRunner().invoke(main, list(args))
 
 
 # ------------------------------------------------------------------------------- init_weights
@@ -451,7 +427,7 @@ def test_missing_checkpoint_is_a_weights_error(tmp_path: Path) -> None:
     for name in ("nope.pth", "nope.safetensors"):
         with pytest.raises(WeightsError, match="no such file"):
             load_checkpoint(tmp_path / name)
-    with pytest.raises(WeightsError, match="no such file"):
+    with pytest.raises(WeightsError, match="is a directory"):
         load_checkpoint(tmp_path)  # a folder is not a weights file
 
 
@@ -474,26 +450,26 @@ def test_unpickling_never_runs_code(torch: ModuleType, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ the CLI
 def test_cli_bad_checkpoint_lists_keys_and_writes_nothing(bad_ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = run_cli("compile", "resnet18", "-o", str(out / "model.py"), "--weights", str(bad_ckpt))
-    assert result.exit_code == 2, result.output
+    result = invoke(
+        "compile", "resnet18", "-o", str(out / "model.py"), "--weights", str(bad_ckpt), code=2
+    )
     assert "Traceback" not in result.output
     lines = result.output.splitlines()
     assert lines[0] == "error: " + BAD_LINES[0]
     assert lines[1 : len(BAD_LINES)] == BAD_LINES[1:]
     assert "  hint: the checkpoint must come from the same architecture and arguments" in lines
-    assert not (out / "model.py").exists() and not (out / "model.safetensors").exists()
+    assert not (out / "model.py").exists() and not list(out.glob("model*.safetensors"))
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_cli_missing_checkpoint(tmp_path: Path) -> None:
-    result = run_cli(
-        "compile", "lenet5", "-o", str(tmp_path / "m.py"), "--weights", str(tmp_path / "nope.pth")
-    )
-    assert result.exit_code == 2
+    out, nope = str(tmp_path / "m.py"), str(tmp_path / "nope.pth")
+    result = invoke("compile", "lenet5", "-o", out, "--weights", nope, code=2)
     assert "no such file" in result.output and "Traceback" not in result.output
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_installed_script_bad_checkpoint(bad_ckpt: Path, tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("graphcnn")  # the venv's console script
     if not script.exists():
@@ -523,18 +499,27 @@ def test_installed_script_bad_checkpoint(bad_ckpt: Path, tmp_path: Path) -> None
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert lines[: len(BAD_LINES)] == ["error: " + BAD_LINES[0], *BAD_LINES[1:]]
-    assert not (out / "model.py").exists() and not (out / "model.safetensors").exists()
+    assert not (out / "model.py").exists() and not list(out.glob("model*.safetensors"))
+
+
+def weights_beside(source: Path) -> Path:
+    """The weights file the generated source names (``<stem>.<sha256[:8]>.safetensors``)."""
+    (name,) = [ln.split("'")[1] for ln in source.read_text().splitlines() if "WEIGHTS = '" in ln]
+    return source.with_name(name)
 
 
 def test_cli_writes_source_and_weights(compiled: Path, good_ckpt: Path) -> None:
-    weights = compiled.with_suffix(".safetensors")
-    assert sorted(os.listdir(compiled.parent)) == ["model.py", "model.safetensors"]
+    import hashlib
+
+    weights = weights_beside(compiled)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert sorted(os.listdir(compiled.parent)) == [f"model.{digest[:8]}.safetensors", "model.py"]
     from safetensors import safe_open
 
     with safe_open(str(weights), "np") as f:
         assert f.metadata() == {"graphcnn.model": "resnet18", "graphcnn.origin": str(good_ckpt)}
     src = compiled.read_text()
-    assert "WEIGHTS = 'model.safetensors'" in src
+    assert f"WEIGHTS_SHA256 = {digest!r}" in src
     compile(src, str(compiled), "exec")
 
 
@@ -557,7 +542,7 @@ def test_generated_model_reproduces_torchvision(
 def test_generated_model_without_loading(torch: ModuleType, compiled: Path, image: Any) -> None:
     from safetensors.torch import load_file
 
-    saved = load_file(str(compiled.with_suffix(".safetensors")))
+    saved = load_file(str(weights_beside(compiled)))
     module = import_file(compiled)
     torch.manual_seed(123)  # not tv_r18's seed: same construction order, same default draws
     bare = module.Model(load_weights=False).eval()
@@ -581,7 +566,10 @@ def _imports(tree: ast.AST) -> set[str]:
     return mods
 
 
-@pytest.mark.parametrize("model", ["resnet18", "googlenet", "efficientnet_b0"])
+@pytest.mark.parametrize(
+    "model",
+    slow_params(["resnet18", "googlenet", "efficientnet_b0"], {"googlenet", "efficientnet_b0"}),
+)
 def test_generated_file_imports_only_torch_safetensors_stdlib(
     compiled: Path, tmp_path: Path, model: str
 ) -> None:
@@ -589,7 +577,7 @@ def test_generated_file_imports_only_torch_safetensors_stdlib(
         src = compiled.read_text()
     else:
         out = tmp_path / "m.py"
-        assert run_cli("compile", model, "-o", str(out)).exit_code == 0
+        invoke("compile", model, "-o", str(out))
         src = out.read_text()
     mods = _imports(ast.parse(src))
     third_party = {m for m in mods if m not in sys.stdlib_module_names and m != "__future__"}
@@ -597,6 +585,7 @@ def test_generated_file_imports_only_torch_safetensors_stdlib(
     assert {"torch", "safetensors"} <= mods
 
 
+@pytest.mark.slow
 def test_generated_file_runs_without_graphcnn(
     compiled: Path, tmp_path: Path, torch: ModuleType, image: Any
 ) -> None:
@@ -638,7 +627,11 @@ def test_generated_file_equals_in_memory_lowering(
 
 
 @pytest.mark.parametrize(
-    "model", ["lenet5", "googlenet", "shufflenet_v2_x0_5", "efficientnet_b0", "mobilenet_v2"]
+    "model",
+    slow_params(
+        ["lenet5", "googlenet", "shufflenet_v2_x0_5", "efficientnet_b0", "mobilenet_v2"],
+        {"googlenet", "efficientnet_b0", "shufflenet_v2_x0_5"},
+    ),
 )
 def test_seeded_generated_file_equals_in_memory_lowering(
     torch: ModuleType, tmp_path: Path, model: str
@@ -647,10 +640,9 @@ def test_seeded_generated_file_equals_in_memory_lowering(
     from graphcnn.backends.to_torch import to_torch
 
     out = tmp_path / "m.py"
-    result = run_cli("compile", model, "-o", str(out), "--seed", "3")
-    assert result.exit_code == 0, result.output
+    invoke("compile", model, "-o", str(out), "--seed", "3")
     g = graphcnn.compile(model)
-    saved = load_safetensors(out.with_suffix(".safetensors"))
+    saved = load_safetensors(weights_beside(out))
     want = init_weights(g, 3)
     assert saved.keys() == want.keys()
     for k in want:
@@ -667,22 +659,20 @@ def test_cli_seed_changes_weights(tmp_path: Path) -> None:
     paths = {}
     for name, seed in (("a", "1"), ("b", "1"), ("c", "2")):
         out = tmp_path / name / "m.py"
-        assert run_cli("compile", "lenet5", "-o", str(out), "--seed", seed).exit_code == 0
-        paths[name] = load_safetensors(out.with_suffix(".safetensors"))
+        invoke("compile", "lenet5", "-o", str(out), "--seed", seed)
+        paths[name] = load_safetensors(weights_beside(out))
     for k in paths["a"]:
         np.testing.assert_array_equal(paths["a"][k], paths["b"][k])
     assert not np.array_equal(paths["a"]["conv1.weight"], paths["c"]["conv1.weight"])
 
 
 def test_cli_negative_seed_is_a_clean_error(tmp_path: Path) -> None:
-    result = run_cli("compile", "lenet5", "-o", str(tmp_path / "m.py"), "--seed", "-1")
-    assert result.exit_code == 2, result.output
+    result = invoke("compile", "lenet5", "-o", str(tmp_path / "m.py"), "--seed", "-1", code=2)
     assert "Traceback" not in result.output and "seed" in result.output.lower()
     assert os.listdir(tmp_path) == []
 
 
 def test_cli_output_must_not_be_the_weights_file(tmp_path: Path) -> None:
     out = tmp_path / "m.safetensors"
-    result = run_cli("compile", "lenet5", "-o", str(out))
-    assert result.exit_code == 2, result.output
+    invoke("compile", "lenet5", "-o", str(out), code=2)
     assert os.listdir(tmp_path) == []

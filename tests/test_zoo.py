@@ -9,15 +9,18 @@ implementations in ``tests/reference/paper_models.py`` (exact numbers in ``paper
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import META_TSV, REPO, torchvision_meta
+from conftest import META_TSV, torchvision_meta
+from helpers.zoo import zoo_params
+from reference.paper_numbers import PAPER_MODELS
 
 import graphcnn
 from graphcnn import zoo
 from graphcnn.cost import Profile
-from tests.reference.paper_numbers import PAPER_MODELS
 
 META = torchvision_meta()
 TORCHVISION_MODELS = [m for m in zoo.names() if m in META]
@@ -29,8 +32,13 @@ REQUIRED = (
     "preact_resnet18 resnext50_32x4d resnext101_32x8d wide_resnet50_2 densenet121 densenet161 "
     "densenet169 densenet201 densenet264 se_resnet50 mobilenet_v1 mobilenet_v2 shufflenet_v1 "
     "shufflenet_v2_x0_5 shufflenet_v2_x1_0 shufflenet_v2_x1_5 shufflenet_v2_x2_0 "
+    "squeezenet1_0 squeezenet1_1 mnasnet0_5 mnasnet0_75 mnasnet1_0 mnasnet1_3 "
+    "efficientnet_v2_s efficientnet_v2_m efficientnet_v2_l "
     + " ".join(f"efficientnet_b{i}" for i in range(8))
 ).split()
+
+TABLE_COLUMNS = ("num_params", "_ops", "acc@1", "_file_size", "crop", "resize")
+"""The numeric columns of tests/reference/torchvision_meta.tsv, after file, enum and weight."""
 
 # torchvision counts auxiliary heads in inception_v3's num_params but not in googlenet's.
 TORCHVISION_PARAMS_INCLUDE_AUX = {"inception_v3"}
@@ -51,10 +59,31 @@ def test_the_zoo_has_every_required_model() -> None:
 
 
 def test_reference_table_is_torchvisions() -> None:
-    shared = REPO.parent / "shared" / "reference" / "torchvision_meta.tsv"
-    if not shared.exists():
-        pytest.skip("../shared/reference is not beside this checkout")
-    assert shared.read_text() == META_TSV.read_text()
+    """Every row of the checked-in table is what the installed torchvision's weights enum says:
+    num_params, _ops (GMACs), ImageNet acc@1, file size (MB), eval crop and resize. An empty
+    cell is a value torchvision's published table leaves out (mobilenet_v2's num_params)."""
+    models = pytest.importorskip("torchvision.models")
+    from torchvision.models import quantization
+
+    with META_TSV.open() as f:
+        rows = list(csv.reader((ln for ln in f if not ln.startswith("#")), delimiter="\t"))
+    assert len(rows) >= 100
+    for file, enum, weight, *cells in rows:
+        entry = getattr(getattr(quantization if "quantization/" in file else models, enum), weight)
+        meta, transform = entry.meta, entry.transforms.keywords
+        theirs = (
+            meta["num_params"],
+            meta["_ops"],
+            meta["_metrics"]["ImageNet-1K"]["acc@1"],
+            meta["_file_size"],
+            transform["crop_size"],
+            transform.get("resize_size"),
+        )
+        for column, cell, value in zip(TABLE_COLUMNS, cells, theirs, strict=True):
+            assert not cell or float(cell) == value, (enum, weight, column, cell, value)
+    # the table's rows are torchvision's: every zoo model it names has its weights enum
+    for name in TORCHVISION_MODELS:
+        assert models.get_model_weights(name).__name__ in {row[1] for row in rows}, name
 
 
 @pytest.mark.parametrize("name", zoo.names())
@@ -79,9 +108,8 @@ def test_matches_torchvision_published_numbers(name: str) -> None:
     assert p.input[1] == META[name]["crop"] or name.startswith("efficientnet")
 
 
-@pytest.mark.parametrize("name", TORCHVISION_MODELS)
-def test_layer_names_and_shapes_equal_torchvision_state_dict(name: str) -> None:
-    torch = pytest.importorskip("torch")
+@pytest.mark.parametrize("name", zoo_params(TORCHVISION_MODELS))
+def test_layer_names_and_shapes_equal_torchvision_state_dict(name: str, torch: Any) -> None:
     tvm = pytest.importorskip("torchvision.models")
     kwargs = (
         {"aux_logits": True, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
@@ -118,8 +146,7 @@ def test_families_are_one_spec_each_and_concise() -> None:
     """Variants are data: ResNet-family ~60 lines, DenseNet ~40 (issue targets)."""
     lines = {p.name: _code_lines(p) for p in zoo.ZOO_DIR.glob("*.gcnn")}
     assert lines["resnet.gcnn"] <= 70
-    if "densenet.gcnn" in lines:
-        assert lines["densenet.gcnn"] <= 45
+    assert lines["densenet.gcnn"] <= 45
     files = {zoo.spec_path(m).name for m in zoo.names() if m.startswith("resnet")}
     assert files == {"resnet.gcnn"}
 

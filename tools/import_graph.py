@@ -51,7 +51,9 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("passes", ("graphcnn.passes",)),
     ("backends", ("graphcnn.backends",)),
     ("train", ("graphcnn.train",)),
-    ("bench", ("graphcnn.bench", "graphcnn.search", "graphcnn.draw")),
+    ("draw", ("graphcnn.draw",)),
+    ("bench", ("graphcnn.bench",)),
+    ("search", ("graphcnn.search",)),
     ("api", ("graphcnn.api", "graphcnn")),
     ("cli", ("graphcnn.cli",)),
 )

@@ -20,7 +20,8 @@ from graphcnn.backends.from_onnx.loading import load
 from graphcnn.backends.from_onnx.naming import identifier, scope_name
 from graphcnn.backends.from_onnx.values import Const, Pending, Tensor
 from graphcnn.ir import AttrValue, Graph, Node, Op, freeze
-from graphcnn.shapes import infer_node
+from graphcnn.shapes import ShapeError, infer_node
+from graphcnn.weights import param_key
 
 if TYPE_CHECKING:
     import onnx
@@ -78,6 +79,11 @@ def _run(imp: Importer) -> tuple[Graph, Weights]:
     outputs: list[tuple[str, str]] = []
     for o in graph.output:
         v = imp.env.get(o.name)
+        if isinstance(v, Pending):  # e.g. a model that ends in x * 0.5: a scale node
+            from onnx import helper
+
+            ir = imp.materialize(helper.make_node(v.op_type, [], [o.name], name=v.node), v)
+            v = Tensor(ir) if ir is not None else v
         if not isinstance(v, Tensor):
             what = "a constant" if isinstance(v, Const) else "not computed"
             if isinstance(v, Pending):
@@ -87,7 +93,14 @@ def _run(imp: Importer) -> tuple[Graph, Weights]:
     g, weights = _finish_graph(imp, outputs)
     for k, arr in weights.items():  # e.g. float64 initializers: the activations' type
         if arr.dtype != np.dtype(imp.dtype):
-            weights[k] = arr.astype(imp.dtype)
+            try:
+                with np.errstate(over="raise", invalid="raise"):
+                    weights[k] = arr.astype(imp.dtype)
+            except FloatingPointError:
+                raise OnnxImportError(
+                    f"weight {k!r} ({arr.dtype}) has values {imp.dtype} cannot hold",
+                    "the file may be corrupt",
+                ) from None
         elif not arr.flags.writeable:  # numpy_helper views the protobuf's bytes
             weights[k] = arr.copy()
     return g, weights
@@ -146,8 +159,15 @@ def _add_input(imp: Importer, inits: set[str]) -> None:
         )
     imp.batch = dims[0].dim_value if dims[0].HasField("dim_value") else "N"
     shape: list[int] = []
-    for i, d in enumerate(dims[1:], 1):
-        if not d.HasField("dim_value") or d.dim_value < 1:
+    for i, d in enumerate(dims):
+        if d.HasField("dim_value") and d.dim_value < 1:
+            raise OnnxImportError(
+                f"input {inp.name!r}: dimension {i} is {d.dim_value}; sizes must be >= 1",
+                "the file is corrupt, or was exported with an empty example input",
+            )
+        if i == 0:
+            continue
+        if not d.HasField("dim_value"):
             raise OnnxImportError(
                 f"input {inp.name!r}: dimension {i} is "
                 f"{repr(d.dim_param) if d.dim_param else 'unknown'}; only the batch may be "
@@ -160,7 +180,10 @@ def _add_input(imp: Importer, inits: set[str]) -> None:
         "batch": imp.batch,
         "dtype": imp.dtype,
     }
-    t, _ = infer_node(Op.INPUT, attrs, [])
+    try:
+        t, _ = infer_node(Op.INPUT, attrs, [])
+    except ShapeError as e:
+        raise OnnxImportError(f"input {inp.name!r}: {e}", e.hint) from None
     ir = scope_name(inp.name)
     imp.g.add(Node(ir, Op.INPUT, (), freeze(attrs), t))
     imp.input_name = ir
@@ -186,7 +209,17 @@ def _convert(imp: Importer, n: onnx.NodeProto) -> None:
     handler = HANDLERS.get(n.op_type)
     if handler is None or n.domain not in ("", "ai.onnx"):
         raise imp.fail(n, "this op has no IR counterpart when applied to activations")
-    handler(imp, n)
+    try:
+        handler(imp, n)
+    except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:
+        # NOTE: a handler assumes what a well-formed model guarantees; a malformed file must
+        # still end in one error naming the node, never a traceback (tests/test_file_fuzz.py).
+        raise imp.fail(
+            n,
+            f"cannot convert this node ({type(e).__name__}: {e})",
+            "the node's attributes or inputs are not what this op allows: the file may be "
+            "corrupt; if it loads in onnxruntime, please report it with the file",
+        ) from None
 
 
 def _finish_graph(imp: Importer, outputs: list[tuple[str, str]]) -> tuple[Graph, Weights]:
@@ -235,7 +268,7 @@ def _finish_graph(imp: Importer, outputs: list[tuple[str, str]]) -> tuple[Graph,
     weights: Weights = {}
     for (ir, p), arr in imp.params.items():
         if ir in rename:
-            weights[f"{rename[ir]}.{p}"] = arr
+            weights[param_key(rename[ir], p)] = arr
     try:
         out.verify()
     except Exception as e:  # pragma: no cover - a bug in this importer

@@ -3,8 +3,12 @@
 Add, Mul (broadcast) -> themselves; a constant Add after a bias-less linear or conv (MatMul +
 Add) -> its bias; an all-zero constant Add -> nothing. Patterns: ``x * Sigmoid(x)`` -> silu;
 ``x * HardSigmoid(x)`` -> hardswish; the exact erf form ``0.5 * x * (1 + Erf(x / sqrt(2)))``
-(any association) -> gelu. The parts of a pattern that have no IR op (HardSigmoid, Erf, Div,
-a scalar Mul) become :class:`~.values.Pending` values until the pattern completes.
+(any association) -> gelu, its tanh form ``0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 *
+x^3)))`` (as to_onnx writes it) -> gelu(approximate: "tanh"); ``x * gamma`` with a constant
+gamma of shape (C, 1, 1) -> layer_scale. The parts of a pattern become
+:class:`~.values.Pending` values until the pattern completes; one used outside its pattern
+becomes its own op when it is one (a scalar Mul or Div: scale; HardSigmoid: hardsigmoid;
+``x * x``: mul), else the import fails naming it.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from graphcnn.backends.from_onnx.importer import PATTERN_HINT, Handler, Importer
+from graphcnn.backends.from_onnx.importer import MATERIALIZED, PATTERN_HINT, Handler, Importer
 from graphcnn.backends.from_onnx.values import Const, Pending, Tensor, has_sym
-from graphcnn.ir import Dim, Op
+from graphcnn.ir import AttrValue, Dim, Op
 from graphcnn.shapes import infer_node
 
 if TYPE_CHECKING:
@@ -49,14 +53,22 @@ def _h_add(imp: Importer, n: onnx.NodeProto) -> None:
         imp.set(n, Tensor(imp.emit(n, Op.ADD, [a.ir, b.ir], {})))
         return
     if isinstance(a, Pending) and isinstance(b, Const):
-        if a.kind == "erf" and _scalar(b) == 1.0:
-            imp.set(n, Pending("erf1", a.base, "Erf", a.node))
+        if a.kind in ("erf", "tanh") and _scalar(b) == 1.0:
+            imp.set(n, Pending(a.kind + "1", a.base, a.op_type, a.node))
             return
         raise imp.fail(n, f"adding a constant to a {a.op_type} result is not supported")
+    if isinstance(b, Pending) and isinstance(a, Tensor):
+        a, b = b, a
+    if isinstance(a, Pending) and isinstance(b, Tensor) and a.kind == "cube_c" and a.base == b.ir:
+        imp.set(n, Pending("inner", b.ir, "Mul", a.node))  # x + 0.044715 * x^3
+        return
+    if _materialize_one(imp, n):
+        _h_add(imp, n)
+        return
     if isinstance(a, Tensor) and isinstance(b, Const):
         src = n.input[0] if isinstance(imp.value(n, 0), Tensor) else n.input[1]
         node = imp.g[a.ir]
-        cout = int(node.type.shape[1])
+        cout = int(node.type.shape[-1 if node.op is Op.LINEAR else 1])
         ok_shapes = (
             {(cout,), (1, cout)} if node.op is Op.LINEAR else {(cout, 1, 1), (1, cout, 1, 1)}
         )
@@ -99,6 +111,9 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
     if isinstance(a, Const) or (isinstance(a, Pending) and isinstance(b, Tensor)):
         a, b = b, a
     if isinstance(a, Tensor) and isinstance(b, Tensor):
+        if a.ir == b.ir:  # x * x: maybe the cube of a tanh gelu, else a mul
+            imp.set(n, Pending("square", a.ir, "Mul", n.name))
+            return
         for x, s in ((a.ir, b.ir), (b.ir, a.ir)):
             if _is_op(imp, s, Op.SIGMOID, x):
                 imp.set(n, Tensor(imp.emit(n, Op.SILU, [x], {})))
@@ -106,6 +121,9 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
         imp.set(n, Tensor(imp.emit(n, Op.MUL, [a.ir, b.ir], {})))
         return
     if isinstance(a, Tensor) and isinstance(b, Pending) and b.base == a.ir:
+        if b.kind in _TANH_STEPS and _TANH_STEPS[b.kind][1] is None:  # x^2 * x, x * (1 + tanh)
+            imp.set(n, Pending(_TANH_STEPS[b.kind][0], a.ir, b.op_type, b.node))
+            return
         if b.kind == "hardsigmoid":
             imp.set(n, Tensor(imp.emit(n, Op.HARDSWISH, [a.ir], {})))
             return
@@ -130,6 +148,24 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
             if a.kind == "gelu2" and abs(k - 0.5) < 1e-6:
                 imp.set(n, Tensor(imp.emit(n, Op.GELU, [a.base], {})))
                 return
+            step = _TANH_STEPS.get(a.kind)
+            if step is not None and step[1] is not None and abs(k - step[1]) < 1e-5:
+                if step[0] == "gelu":
+                    attrs: dict[str, AttrValue] = {"approximate": "tanh"}
+                    imp.set(n, Tensor(imp.emit(n, Op.GELU, [a.base], attrs)))
+                else:
+                    imp.set(n, Pending(step[0], a.base, a.op_type, a.node))
+                return
+        if isinstance(a, Tensor) and _per_channel(imp, a.ir, b):
+            # x * gamma, gamma of shape (C, 1, 1): ConvNeXt's layer scale
+            c = int(imp.type(a.ir).shape[1])
+            params = {"": b.value.reshape(c, 1, 1)}
+            attrs = {"init": 1.0, "flat": False}
+            imp.set(n, Tensor(imp.emit(n, Op.LAYER_SCALE, [a.ir], attrs, params)))
+            return
+    if _materialize_one(imp, n):
+        _h_mul(imp, n)
+        return
     for p in (a, b):
         if isinstance(p, Pending):
             raise imp.fail(
@@ -146,14 +182,56 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
     )
 
 
+_TANH_STEPS: dict[str, tuple[str, float | None]] = {
+    "square": ("cube", None),
+    "cube": ("cube_c", 0.044715),
+    "inner": ("tanh_arg", math.sqrt(2 / math.pi)),
+    "tanh1": ("gelu2t", None),
+    "gelu2t": ("gelu", 0.5),
+}
+"""The tanh gelu, 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))), one multiplication
+at a time: pending kind -> (the next kind, the constant it is multiplied by, or None for x)."""
+
+
+def _materialize_one(imp: Importer, n: onnx.NodeProto) -> bool:
+    """Turn the first pending input of ``n`` that is an op by itself (a scale outside its
+    pattern, ...) into its IR node; False if there is none (the caller then fails)."""
+    for i in range(len(n.input)):
+        v = imp.value(n, i)
+        if isinstance(v, Pending) and v.kind in MATERIALIZED:
+            imp.tensor(n, i)
+            return True
+    return False
+
+
+def _per_channel(imp: Importer, x: str, c: Const) -> bool:
+    t = imp.type(x)
+    if len(t.shape) != 4 or has_sym(c.value):
+        return False
+    return tuple(c.value.shape) in {(t.shape[1], 1, 1), (1, t.shape[1], 1, 1)}
+
+
+def _h_tanh(imp: Importer, n: onnx.NodeProto) -> None:
+    v = imp.value(n, 0)
+    if isinstance(v, Pending) and v.kind == "tanh_arg":
+        imp.set(n, Pending("tanh", v.base, "Tanh", n.name))
+        return
+    imp.set(n, Tensor(imp.emit(n, Op.TANH, [imp.tensor(n)], {})))
+
+
 def _h_div(imp: Importer, n: onnx.NodeProto) -> None:
     a, b = imp.value(n, 0), imp.value(n, 1)
     if isinstance(a, Tensor) and isinstance(b, Const):
         s = _scalar(b)
         if s:
-            imp.set(n, Pending("scaled", a.ir, "Div", n.name, 1.0 / s))
+            imp.set(n, Pending("scaled", a.ir, "Div", n.name, 1.0 / s, divisor=s))
             return
-    raise imp.fail(n, "division has no IR counterpart", PATTERN_HINT)
+    if _materialize_one(imp, n):
+        _h_div(imp, n)
+        return
+    raise imp.fail(
+        n, "division has no IR counterpart (only an activation by a number)", PATTERN_HINT
+    )
 
 
 def _h_erf(imp: Importer, n: onnx.NodeProto) -> None:
@@ -170,5 +248,6 @@ ELEMENTWISE_HANDLERS: dict[str, Handler] = {
     "Add": _h_add,
     "Mul": _h_mul,
     "Div": _h_div,
+    "Tanh": _h_tanh,
 }
 """Add, Mul and the ops that only convert as part of a pattern."""

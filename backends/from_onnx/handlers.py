@@ -15,9 +15,9 @@ from graphcnn.backends.from_onnx.tensors import TENSOR_HANDLERS
 DATA_OPS = {
     "Conv", "Gemm", "MatMul", "BatchNormalization", "LRN", "Relu", "Clip", "Sigmoid", "Tanh",
     "HardSwish", "HardSigmoid", "Gelu", "Erf", "MaxPool", "AveragePool", "GlobalAveragePool",
-    "ReduceMean", "Dropout", "Identity", "Add", "Mul", "Div", "Concat", "Split", "Slice",
-    "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Softmax", "Transpose", "Shape", "Cast",
-    "CastLike", "Constant", "SplitToSequence", "SequenceAt",
+    "ReduceMean", "LayerNormalization", "Dropout", "Identity", "Add", "Mul", "Div", "Concat",
+    "Split", "Slice", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Softmax", "Transpose",
+    "Shape", "Cast", "CastLike", "Constant", "SplitToSequence", "SequenceAt",
 }  # fmt: skip
 """ONNX ops the importer converts when they compute on activations."""
 

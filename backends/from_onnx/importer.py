@@ -34,8 +34,13 @@ if TYPE_CHECKING:
 
 PATTERN_HINT = (
     "the IR has no such op; supported patterns: x*Sigmoid(x) (silu), x*HardSigmoid(x) "
-    "(hardswish), 0.5*x*(1+Erf(x/sqrt(2))) (gelu), Reshape-Transpose-Reshape (channel shuffle)"
+    "(hardswish), 0.5*x*(1+Erf(x/sqrt(2))) (gelu), 0.5*x*(1+Tanh(sqrt(2/pi)*(x+0.044715*x^3))) "
+    "(gelu tanh), Reshape-Transpose-Reshape (channel shuffle)"
 )
+
+
+MATERIALIZED = ("scaled", "hardsigmoid", "square")
+"""Pending kinds that are an IR op by themselves (:meth:`Importer.materialize`)."""
 
 
 class Importer:
@@ -80,6 +85,10 @@ class Importer:
         if isinstance(v, Tensor):
             return v.ir
         if isinstance(v, Pending):
+            ir = self.materialize(n, v)
+            if ir is not None:
+                self.env[n.input[i]] = Tensor(ir)
+                return ir
             raise self.fail(
                 n,
                 f"input {i} comes from {v.op_type} node {v.node!r}, which only converts as part "
@@ -88,6 +97,23 @@ class Importer:
             )
         what = "missing" if v is None else "a sequence" if isinstance(v, Seq) else "a constant"
         raise self.fail(n, f"input {i} is {what}; expected an activation")
+
+    def materialize(self, n: onnx.NodeProto, v: Pending) -> str | None:
+        """The IR node of a pattern part that is an op by itself, when it is used outside its
+        pattern: a scalar Mul or Div (scale), HardSigmoid (hardsigmoid), x * x (mul); else
+        None. The node is named after the pattern part's own ONNX node."""
+        from onnx import helper
+
+        n = helper.make_node(v.op_type, [], [v.node], name=v.node)
+        if v.kind == "scaled":
+            if v.divisor:
+                return self.emit(n, Op.SCALE, [v.base], {"factor": v.divisor, "divide": True})
+            return self.emit(n, Op.SCALE, [v.base], {"factor": v.value, "divide": False})
+        if v.kind == "hardsigmoid":
+            return self.emit(n, Op.HARDSIGMOID, [v.base], {})
+        if v.kind == "square":
+            return self.emit(n, Op.MUL, [v.base, v.base], {})
+        return None
 
     def const(self, n: onnx.NodeProto, i: int, what: str) -> Const:
         v = self.value(n, i)

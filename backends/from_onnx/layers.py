@@ -1,8 +1,10 @@
 """Handlers of the ONNX ops that are IR layers: conv, linear, norms, activations, pools.
 
 Conv (2-D, symmetric pads; ``auto_pad`` resolved) -> conv2d; Gemm (any ``transB``, ``alpha``
-and ``beta`` folded into the weights) and MatMul -> linear; BatchNormalization -> batch_norm;
-LRN -> lrn; Relu, Sigmoid, Tanh, HardSwish, Gelu -> themselves; Clip(0, 6) -> relu6
+and ``beta`` folded into the weights) and MatMul -> linear (a MatMul of a rank > 2 activation:
+``linear(last_dim: true)``); BatchNormalization -> batch_norm; LayerNormalization over the last
+axis -> layer_norm; LRN -> lrn; Relu, Sigmoid, HardSwish, Gelu (exact or tanh) -> themselves
+(Tanh: :mod:`.elementwise`, as it may be part of the tanh gelu); Clip(0, 6) -> relu6
 (Clip(0, inf) -> relu); MaxPool, AveragePool, GlobalAveragePool, ReduceMean over (2, 3) -> pools;
 Softmax -> softmax. A bias-less conv or linear is recorded in ``Importer.biasable`` so that a
 following constant Add becomes its bias (:mod:`.elementwise`).
@@ -105,7 +107,8 @@ def _h_conv(imp: Importer, n: onnx.NodeProto) -> None:
 def _linear(
     imp: Importer, n: onnx.NodeProto, x: str, w: np.ndarray[Any, Any], b: Any, wname: str
 ) -> None:
-    if len(imp.type(x).shape) != 2:
+    rank = len(imp.type(x).shape)
+    if rank != 2 and n.op_type != "MatMul":
         raise imp.fail(n, f"expects an [N, features] activation, got {list(imp.type(x).shape)}")
     params = {"weight": w}
     if b is not None:
@@ -113,6 +116,8 @@ def _linear(
 
         params["bias"] = np.broadcast_to(b, (w.shape[0],)).copy() if b.size == 1 else b.reshape(-1)
     attrs: dict[str, AttrValue] = {"out_features": int(w.shape[0]), "bias": b is not None}
+    if rank > 2:  # the same map at every position (channels-last)
+        attrs["last_dim"] = True
     ir = imp.emit(n, Op.LINEAR, [x], attrs, params, wname)
     if b is None:
         imp.biasable[n.output[0]] = ir
@@ -205,9 +210,43 @@ def _unary(op: Op) -> Handler:
 
 def _h_gelu(imp: Importer, n: onnx.NodeProto) -> None:
     approx = imp.attrs(n).get("approximate", b"none")
-    if (approx.decode() if isinstance(approx, bytes) else approx) != "none":
-        raise imp.fail(n, "only the exact (erf) Gelu is supported, not approximate='tanh'")
-    _unary(Op.GELU)(imp, n)
+    approx = approx.decode() if isinstance(approx, bytes) else approx
+    if approx not in ("none", "tanh"):
+        raise imp.fail(n, f"Gelu approximate={approx!r} is neither 'none' nor 'tanh'")
+    attrs: dict[str, AttrValue] = {"approximate": "tanh"} if approx == "tanh" else {}
+    imp.set(n, Tensor(imp.emit(n, Op.GELU, [imp.tensor(n)], attrs)))
+
+
+def _h_layer_norm(imp: Importer, n: onnx.NodeProto) -> None:
+    import numpy as np
+
+    x = imp.tensor(n)
+    t = imp.type(x)
+    a = imp.attrs(n)
+    if int(a.get("axis", -1)) not in (-1, len(t.shape) - 1):
+        raise imp.fail(
+            n,
+            f"LayerNormalization over axes {a.get('axis')}.. of {list(t.shape)}: only the last "
+            "axis is supported",
+            "normalise the channels as Transpose -> LayerNormalization(axis=-1) -> Transpose",
+        )
+    if any(not imp.unused(n, i) for i in (1, 2)):
+        raise imp.fail(n, "LayerNormalization's mean and inverse std outputs are not supported")
+    scale = imp.const(n, 1, "the scale")
+    bias = imp.opt_const(n, 2, "the bias")
+    c = int(t.shape[-1])
+    b = bias.value if bias is not None else np.zeros(c, scale.value.dtype)
+    if scale.value.size != c or b.size != c:
+        raise imp.fail(n, f"scale and bias must have {c} elements (one per feature)")
+    # the placeholders to_onnx writes for layer_norm(affine: false): ones and zeros, unnamed
+    plain = not scale.name.endswith("weight") and (scale.value == 1).all() and not b.any()
+    attrs: dict[str, AttrValue] = {
+        "axis": -1,
+        "eps": float(a.get("epsilon", 1e-5)),
+        "affine": not plain,
+    }
+    params = {} if plain else {"weight": scale.value.reshape(-1), "bias": b.reshape(-1)}
+    imp.set(n, Tensor(imp.emit(n, Op.LAYER_NORM, [x], attrs, params, scale.name)))
 
 
 def _h_clip(imp: Importer, n: onnx.NodeProto) -> None:
@@ -300,9 +339,9 @@ LAYER_HANDLERS: dict[str, Handler] = {
     "LRN": _h_lrn,
     "Relu": _unary(Op.RELU),
     "Sigmoid": _unary(Op.SIGMOID),
-    "Tanh": _unary(Op.TANH),
     "HardSwish": _unary(Op.HARDSWISH),
     "Gelu": _h_gelu,
+    "LayerNormalization": _h_layer_norm,
     "Clip": _h_clip,
     "MaxPool": _h_max_pool,
     "AveragePool": _h_avg_pool,

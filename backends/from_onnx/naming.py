@@ -12,10 +12,12 @@ if TYPE_CHECKING:
 
 
 _COMPONENT = re.compile(r"[^0-9A-Za-z_]")
+_SCOPE_COMPONENT = re.compile(r"[^0-9A-Za-z_-]")
+"""A scope component keeps ``-``, as the spec language does (``block1-0``)."""
 
 
 def _component(c: str) -> str:
-    c = _COMPONENT.sub("_", c) or "_"
+    c = _SCOPE_COMPONENT.sub("_", c) or "_"
     if c.isdigit() and len(c) > 1 and c[0] == "0":
         c = "_" + c
     return c

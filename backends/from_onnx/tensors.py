@@ -240,11 +240,13 @@ def _h_transpose(imp: Importer, n: onnx.NodeProto) -> None:
     ):
         imp.set(n, Pending("shuffle", src.inputs[0], "Transpose", n.name, int(t.shape[1])))
         return
+    if perm[0] == 0:  # keeps the batch first: a permute (NCHW <-> NHWC, ...)
+        imp.set(n, Tensor(imp.emit(n, Op.PERMUTE, [x], {"dims": tuple(int(d) for d in perm)})))
+        return
     raise imp.fail(
         n,
-        f"Transpose(perm={perm}) of {list(t.shape)} has no IR counterpart",
-        "only the channel shuffle Reshape [N, g, C/g, H, W] -> Transpose (0, 2, 1, 3, 4) -> "
-        "Reshape [N, C, H, W] is supported",
+        f"Transpose(perm={perm}) of {list(t.shape)} moves the batch dimension",
+        "only transposes that keep the batch (axis 0) first are supported",
     )
 
 

@@ -61,6 +61,8 @@ class Pending:
     op_type: str
     node: str
     value: float = 0.0
+    divisor: float = 0.0
+    """For ``x / d`` ("scaled" by 1/d): d itself, so a scale node divides exactly."""
 
 
 @dataclass(frozen=True)

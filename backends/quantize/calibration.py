@@ -8,6 +8,7 @@ out for the accuracy report.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ SYNTHETIC_SAMPLES = 64
 SYNTHETIC_HELD_OUT = 16
 CLI_MAX_SAMPLES = 256
 """At most this many samples are read from a --calibration folder or .npz (a seeded subset)."""
+MAX_IMAGE_PIXELS = 64_000_000
+"""A calibration image larger than this (8000 x 8000) is refused before it is decoded."""
+MAX_NPZ_BYTES = 8 * 2**30
+"""A calibration array declaring more than this is refused before it is read."""
 EVAL_FRACTION = 0.2
 """Share of real calibration samples held out for the accuracy report (not calibrated on)."""
 
@@ -95,9 +100,8 @@ def _subset(count: int, n: int | None, seed: int) -> Array:
     return np.sort(np.random.default_rng(seed).permutation(count)[:n])
 
 
-def _load_images(folder: Path, c: int, h: int, w: int, n: int | None, seed: int) -> Array:
-    import numpy as np
-
+def _image_files(folder: Path) -> list[Path]:
+    """The images in ``folder`` and its subfolders (links to folders are not followed)."""
     files = sorted(
         p
         for p in folder.rglob("*")
@@ -109,6 +113,39 @@ def _load_images(folder: Path, c: int, h: int, w: int, n: int | None, seed: int)
             f"put {', '.join(sorted(IMAGE_SUFFIXES))} files there (subfolders are searched), "
             "or pass an .npz of model-ready inputs",
         )
+    _inside(folder, files)
+    return files
+
+
+def check_calibration_path(path: str | Path) -> None:
+    """Refuse, before any work is done or written, calibration data that cannot be used: what
+    :func:`load_calibration` can tell without the model (a folder without images, a link out
+    of it, a file that is not a readable ``.npz`` with an array)."""
+    import numpy as np
+
+    p = Path(path)
+    if p.is_dir():
+        _image_files(p)
+        return
+    if not p.is_file():
+        raise QuantizeError(f"calibration data {str(p)!r}: no such file or folder")
+    if p.suffix.lower() != ".npz":
+        raise QuantizeError(
+            f"calibration data {p.name} is neither a folder of images nor an .npz file"
+        )
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            keys = list(z.files)
+    except Exception as e:  # noqa: BLE001 - numpy raises several kinds for a bad file
+        raise QuantizeError(f"cannot read calibration file {p}: {e}") from None
+    if not keys:
+        raise QuantizeError(f"{p} holds no arrays")
+
+
+def _load_images(folder: Path, c: int, h: int, w: int, n: int | None, seed: int) -> Array:
+    import numpy as np
+
+    files = _image_files(folder)
     if c not in (1, 3):
         raise QuantizeError(
             f"images can calibrate models with 1 (grayscale) or 3 (RGB) input channels, "
@@ -126,7 +163,16 @@ def _load_images(folder: Path, c: int, h: int, w: int, n: int | None, seed: int)
     out = np.empty((len(files), c, h, w), dtype=np.float32)
     for i, f in enumerate(files):
         try:
-            with Image.open(f) as opened:
+            with warnings.catch_warnings():  # a bomb warning: the size check below refuses
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                opened = Image.open(f)
+            with opened:
+                if opened.width * opened.height > MAX_IMAGE_PIXELS:
+                    raise QuantizeError(
+                        f"calibration image {f} is {opened.width} x {opened.height} pixels, "
+                        f"more than the {MAX_IMAGE_PIXELS:,} read",
+                        "calibration needs model-sized images: shrink it",
+                    )
                 im = opened.convert("L" if c == 1 else "RGB")
             # resize (keeping the aspect ratio) to cover H x W, then crop the centre
             scale = max(h / im.height, w / im.width)
@@ -134,10 +180,40 @@ def _load_images(folder: Path, c: int, h: int, w: int, n: int | None, seed: int)
             im = im.resize((nw, nh), Image.Resampling.BILINEAR)
             left, top = (nw - w) // 2, (nh - h) // 2
             a = np.asarray(im.crop((left, top, left + w, top + h)), dtype=np.float32)
-        except (OSError, ValueError) as e:
-            raise QuantizeError(f"cannot read calibration image {f}: {e}") from None
+        except QuantizeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - Pillow's decoders raise many kinds
+            raise QuantizeError(
+                f"cannot read calibration image {f}: {e or type(e).__name__}",
+                "remove it from the folder, or re-save it with an image editor",
+            ) from None
         out[i] = (a[None] if c == 1 else a.transpose(2, 0, 1)) / 255.0
     return _normalise(out)
+
+
+def _inside(folder: Path, files: list[Path]) -> None:
+    """Refuse a symlink that leads out of the folder (folder symlinks are never followed)."""
+    root = folder.resolve()
+    for f in files:
+        if f.is_symlink() and not f.resolve().is_relative_to(root):
+            raise QuantizeError(
+                f"calibration image {f} links to {f.resolve()}, outside {folder}",
+                "copy the image into the folder: links out of it are not followed",
+            )
+
+
+def _declared_bytes(z: Any, key: str) -> int:
+    """Bytes the ``.npy`` member ``key`` declares in its header (before reading its data)."""
+    import math
+
+    import numpy as np
+
+    with z.zip.open(key + ".npy") as f:
+        fmt = np.lib.format
+        major, _ = fmt.read_magic(f)
+        read = fmt.read_array_header_1_0 if major == 1 else fmt.read_array_header_2_0
+        shape, _, dtype = read(f)
+    return math.prod(shape) * dtype.itemsize
 
 
 def _load_npz(path: Path, c: int, h: int, w: int, n: int | None, seed: int) -> Array:
@@ -149,6 +225,12 @@ def _load_npz(path: Path, c: int, h: int, w: int, n: int | None, seed: int) -> A
             if not keys:
                 raise QuantizeError(f"{path} holds no arrays")
             key = next((k for k in ("x", "images") if k in keys), keys[0])
+            if _declared_bytes(z, key) > MAX_NPZ_BYTES:
+                raise QuantizeError(
+                    f"calibration array {path.name}[{key!r}] declares more than "
+                    f"{MAX_NPZ_BYTES // 2**30} GiB",
+                    f"store at most a few hundred samples ({CLI_MAX_SAMPLES} are used)",
+                )
             x = z[key]
     except QuantizeError:
         raise
@@ -202,12 +284,7 @@ def load_calibration(
     p = Path(path)
     if p.is_dir():
         return _load_images(p, c, h, w, n, seed)
-    if not p.is_file():
-        raise QuantizeError(f"calibration data {str(p)!r}: no such file or folder")
-    if p.suffix.lower() != ".npz":
-        raise QuantizeError(
-            f"calibration data {p.name} is neither a folder of images nor an .npz file"
-        )
+    check_calibration_path(p)
     return _load_npz(p, c, h, w, n, seed)
 
 

@@ -11,7 +11,8 @@ and its exact erf form before; ``relu6`` is Clip(0, 6); ``silu`` is x * Sigmoid(
 Weights larger than 2 GB are written as external data beside the model (``<name>.<id>.data``, a
 fresh name per save, so the model and its weights are always replaced as a pair).
 
-The package, each module importing only the ones before it: ``lowering`` (:class:`OnnxError`,
+The package, each module importing only the ones before it: ``metadata`` (each node's cost and
+spec location in its ``metadata_props``, shown by Netron), ``lowering`` (:class:`OnnxError`,
 the opsets, ``LOWERINGS``, :func:`to_onnx`), ``files`` (:func:`check`, :func:`save`,
 :data:`PROTOBUF_LIMIT`) and ``emit`` (what ``graphcnn compile --target onnx`` runs, named by
 ``graphcnn.backends.TARGETS``; not imported here, as it uses the INT8 quantiser, which uses this

@@ -84,7 +84,61 @@ def _conv(b: _Builder, n: Node, xs: list[str]) -> None:
 
 def _linear(b: _Builder, n: Node, xs: list[str]) -> None:
     ins = xs + [f"{n.name}.weight"] + ([f"{n.name}.bias"] if n.attrs["bias"] else [])
-    b.node("Gemm", ins, [n.name], n.name, n, transB=1)
+    if len(n.type.shape) == 2:
+        b.node("Gemm", ins, [n.name], n.name, n, transB=1)
+        return
+    # last_dim: Gemm is 2-D only; x @ W^T (+ b) broadcasts over the leading dimensions
+    p = n.name
+    b.node("Transpose", [ins[1]], [f"{p}.weight_t"], f"{p}.weight_t", n, perm=[1, 0])
+    out = f"{p}.matmul" if n.attrs["bias"] else p
+    b.node("MatMul", [xs[0], f"{p}.weight_t"], [out], out, n)
+    if n.attrs["bias"]:
+        b.node("Add", [out, ins[2]], [p], p, n)
+
+
+def _layer_norm(b: _Builder, n: Node, xs: list[str]) -> None:
+    axis, p = attr_int(n.attrs, "axis"), n.name
+    c = int(n.type.shape[axis])
+    if n.attrs["affine"]:
+        scale, bias = f"{p}.weight", f"{p}.bias"
+    else:
+        scale = b.const(f"{p}.one", [1.0] * c, "float32")
+        bias = b.const(f"{p}.zero", [0.0] * c, "float32")
+    eps = attr_float(n.attrs, "eps")
+    if axis == -1:
+        b.node("LayerNormalization", [xs[0], scale, bias], [p], p, n, axis=-1, epsilon=eps)
+        return
+    # over the channels of NCHW: to channels-last, normalise the last axis, back
+    b.node("Transpose", xs, [f"{p}.nhwc"], f"{p}.nhwc", n, perm=[0, 2, 3, 1])
+    b.node("LayerNormalization", [f"{p}.nhwc", scale, bias], [f"{p}.norm"], f"{p}.norm", n,
+           axis=-1, epsilon=eps)  # fmt: skip
+    b.node("Transpose", [f"{p}.norm"], [p], p, n, perm=[0, 3, 1, 2])
+
+
+def _layer_scale(b: _Builder, n: Node, xs: list[str]) -> None:
+    gamma = initializer_name(n.name, b.graph)
+    if n.attrs["flat"]:
+        shape = b.const(f"{n.name}.shape4", [1, -1, 1, 1])
+        b.node("Reshape", [gamma, shape], [f"{n.name}.c11"], f"{n.name}.c11", n)
+        gamma = f"{n.name}.c11"
+    b.node("Mul", [xs[0], gamma], [n.name], n.name, n)
+
+
+def initializer_name(key: str, graph: Graph) -> str:
+    """The ONNX initializer of weight ``key``: the key itself, except for a parameter named
+    like its node (layer_scale's ``features.1.0.layer_scale``), whose node's output already
+    holds that name: ``<key>.value``."""
+    return f"{key}.value" if key in graph.nodes else key
+
+
+def _scale(b: _Builder, n: Node, xs: list[str]) -> None:
+    k = b.const(f"{n.name}.factor", [attr_float(n.attrs, "factor")], "float32")
+    b.consts[-1].dims[:] = []  # a scalar
+    b.node("Div" if n.attrs["divide"] else "Mul", [xs[0], k], [n.name], n.name, n)
+
+
+def _permute(b: _Builder, n: Node, xs: list[str]) -> None:
+    b.node("Transpose", xs, [n.name], n.name, n, perm=list(attr_ints(n.attrs, "dims")))
 
 
 def _batch_norm(b: _Builder, n: Node, xs: list[str]) -> None:
@@ -123,8 +177,13 @@ def _silu(b: _Builder, n: Node, xs: list[str]) -> None:
 
 
 def _gelu(b: _Builder, n: Node, xs: list[str]) -> None:
+    tanh = n.attrs.get("approximate", "none") == "tanh"
     if b.opset >= 20:
-        b.node("Gelu", xs, [n.name], n.name, n)
+        extra = {"approximate": "tanh"} if tanh else {}
+        b.node("Gelu", xs, [n.name], n.name, n, **extra)
+        return
+    if tanh:
+        _gelu_tanh(b, n, xs)
         return
     # 0.5 * x * (1 + erf(x / sqrt(2))): the exact (non-tanh) form PyTorch uses by default
     c = b.const(f"{n.name}.inv_sqrt2", [1 / math.sqrt(2)], "float32")
@@ -136,6 +195,28 @@ def _gelu(b: _Builder, n: Node, xs: list[str]) -> None:
     b.node("Add", [f"{p}.erf", one], [f"{p}.erf1"], f"{p}.erf1", n)
     b.node("Mul", [xs[0], f"{p}.erf1"], [f"{p}.prod"], f"{p}.prod", n)
     b.node("Mul", [f"{p}.prod", half], [n.name], n.name, n)
+
+
+def _gelu_tanh(b: _Builder, n: Node, xs: list[str]) -> None:
+    """0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 * x^3))): PyTorch's approximate='tanh'."""
+    p, x = n.name, xs[0]
+    k = b.const(f"{p}.sqrt_2_over_pi", [math.sqrt(2 / math.pi)], "float32")
+    c = b.const(f"{p}.c", [0.044715], "float32")
+    one = b.const(f"{p}.one", [1.0], "float32")
+    half = b.const(f"{p}.half", [0.5], "float32")
+    steps = [
+        ("Mul", [x, x], "x2"),
+        ("Mul", [f"{p}.x2", x], "x3"),
+        ("Mul", [f"{p}.x3", c], "cx3"),
+        ("Add", [x, f"{p}.cx3"], "inner"),
+        ("Mul", [f"{p}.inner", k], "scaled"),
+        ("Tanh", [f"{p}.scaled"], "tanh"),
+        ("Add", [f"{p}.tanh", one], "tanh1"),
+        ("Mul", [x, f"{p}.tanh1"], "prod"),
+    ]
+    for op_type, ins, out in steps:
+        b.node(op_type, ins, [f"{p}.{out}"], f"{p}.{out}", n)
+    b.node("Mul", [f"{p}.prod", half], [p], p, n)
 
 
 def _ceil_pads(b: _Builder, n: Node, op_type: str) -> tuple[list[int], int]:
@@ -296,7 +377,14 @@ LOWERINGS: dict[Op, Lowering] = {
     Op.TANH: _simple("Tanh"),
     Op.SILU: _silu,
     Op.HARDSWISH: _simple("HardSwish"),
+    Op.HARDSIGMOID: lambda b, n, xs: b.node(
+        "HardSigmoid", xs, [n.name], n.name, n, alpha=1 / 6, beta=0.5
+    ),
     Op.GELU: _gelu,
+    Op.LAYER_NORM: _layer_norm,
+    Op.LAYER_SCALE: _layer_scale,
+    Op.SCALE: _scale,
+    Op.PERMUTE: _permute,
     Op.MAX_POOL: _pool("MaxPool"),
     Op.AVG_POOL: _pool("AveragePool"),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
@@ -326,7 +414,7 @@ def to_onnx(
     from onnx import TensorProto, helper, numpy_helper
 
     from graphcnn.version import __version__
-    from graphcnn.weights import check_weights, init_weights
+    from graphcnn.weights import check_weights, expected, init_weights
 
     if opset not in OPSETS:
         raise OnnxError(
@@ -337,7 +425,8 @@ def to_onnx(
     if weights is None:
         weights = init_weights(g, seed)
     else:
-        weights = {k: v for k, v in weights.items() if k.rpartition(".")[0] in g.nodes}
+        wanted = expected(g)  # training-only parameters are left out
+        weights = {k: v for k, v in weights.items() if k in wanted}
     check_weights(g, weights)
     b = _Builder(g, opset)
     for node in g:
@@ -356,7 +445,8 @@ def to_onnx(
             b.nodes.append(helper.make_node("Identity", [node_name], [name], name=name))
         outputs.append(value_info(name, g[node_name].type.shape))
     inits = [
-        numpy_helper.from_array(v.astype("float32", copy=False), k) for k, v in weights.items()
+        numpy_helper.from_array(v.astype("float32", copy=False), initializer_name(k, g))
+        for k, v in weights.items()
     ]
     onnx_graph = helper.make_graph(
         b.nodes,
@@ -373,4 +463,6 @@ def to_onnx(
         doc_string=f"{graph.name}, compiled by graphcnn {__version__}",
     )
     model.ir_version = min(model.ir_version, 10)  # what current ONNX Runtime releases accept
-    return model
+    from graphcnn.backends.to_onnx.metadata import add_metadata
+
+    return add_metadata(model, g)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from graphcnn.errors import GraphcnnError
-from graphcnn.ir import Graph, GroupOp, Node, Op, attr_int, attr_pair
+from graphcnn.ir import Graph, GroupOp, Node, Op, attr_int, attr_ints, attr_pair
 
 
 class LoweringError(GraphcnnError):
@@ -26,6 +26,9 @@ class Lowered:
 
     expr: str
     module: str | None = None
+    parameter: str | None = None
+    """A tensor expression registered as an ``nn.Parameter`` at the node's name (on the parent
+    scope's module, as torchvision keeps ConvNeXt's ``layer_scale``); ``{m}`` refers to it."""
 
 
 Lowering = Callable[[Node, Graph], Lowered]
@@ -50,13 +53,51 @@ def _conv(n: Node, g: Graph) -> Lowered:
         args.append(f"groups={attr_int(n.attrs, 'groups')}")
     if not n.attrs["bias"]:
         args.append("bias=False")
-    return Lowered("{m}({0})", f"nn.Conv2d({', '.join(args)})")
+    return Lowered(_dropped("{m}({0})", n), f"nn.Conv2d({', '.join(args)})")
+
+
+def _dropped(expr: str, n: Node) -> str:
+    """A conv/linear call, through ``_drop_connect`` when its weights are dropped in training."""
+    p = n.attrs.get("drop_connect")
+    return expr if not p else f"_drop_connect({{m}}, {{0}}, {p!r}, self.training)"
 
 
 def _linear(n: Node, g: Graph) -> Lowered:
     fin = int(g[n.inputs[0]].type.shape[-1])
     bias = "" if n.attrs["bias"] else ", bias=False"
-    return Lowered("{m}({0})", f"nn.Linear({fin}, {attr_int(n.attrs, 'out_features')}{bias})")
+    module = f"nn.Linear({fin}, {attr_int(n.attrs, 'out_features')}{bias})"
+    return Lowered(_dropped("{m}({0})", n), module)
+
+
+def _layer_norm(n: Node, g: Graph) -> Lowered:
+    axis = attr_int(n.attrs, "axis")
+    args = [str(n.type.shape[axis])]
+    if n.attrs["eps"] != 1e-5:
+        args.append(f"eps={n.attrs['eps']!r}")
+    if not n.attrs["affine"]:
+        args.append("elementwise_affine=False")
+    module = f"nn.LayerNorm({', '.join(args)})"
+    if axis == -1:
+        return Lowered("{m}({0})", module)
+    # over the channels of NCHW, as torchvision's LayerNorm2d: to channels-last and back
+    return Lowered("{m}({0}.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)", module)
+
+
+def _layer_scale(n: Node, g: Graph) -> Lowered:
+    c, init = int(n.type.shape[1]), n.attrs["init"]
+    if n.attrs["flat"]:  # timm's gamma: shape (C,), broadcast over H, W
+        return Lowered("{0} * {m}.reshape(1, -1, 1, 1)", parameter=f"torch.full(({c},), {init!r})")
+    return Lowered("{0} * {m}", parameter=f"torch.full(({c}, 1, 1), {init!r})")
+
+
+def _scale(n: Node, g: Graph) -> Lowered:
+    return Lowered(f"{{0}} {'/' if n.attrs['divide'] else '*'} {n.attrs['factor']!r}")
+
+
+def _gelu(n: Node, g: Graph) -> Lowered:
+    if n.attrs.get("approximate", "none") == "tanh":
+        return Lowered("F.gelu({0}, approximate='tanh')")
+    return Lowered("F.gelu({0})")
 
 
 def _batch_norm(n: Node, g: Graph) -> Lowered:
@@ -148,7 +189,12 @@ LOWERINGS: dict[Op, Lowering] = {
     Op.TANH: _fn("torch.tanh({0})"),
     Op.SILU: _fn("F.silu({0})"),
     Op.HARDSWISH: _fn("F.hardswish({0})"),
-    Op.GELU: _fn("F.gelu({0})"),
+    Op.HARDSIGMOID: _fn("F.hardsigmoid({0})"),
+    Op.GELU: _gelu,
+    Op.LAYER_NORM: _layer_norm,
+    Op.LAYER_SCALE: _layer_scale,
+    Op.SCALE: _scale,
+    Op.PERMUTE: lambda n, g: Lowered(f"{{0}}.permute{attr_ints(n.attrs, 'dims')}"),
     Op.MAX_POOL: _max_pool,
     Op.AVG_POOL: _avg_pool,
     Op.ADAPTIVE_AVG_POOL: _fn("F.adaptive_avg_pool2d({0}, {output})"),

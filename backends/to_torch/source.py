@@ -1,7 +1,8 @@
 """The torch backend's code generator: :func:`generate_source` writes the Python source of an
 ``nn.Module`` class for a graph, one ``forward`` line per node from ``LOWERINGS``, with the helper
-functions the generated module carries (``_add``, ``Scope``, ``_channel_shuffle``,
-``_drop_path``, ``_check``), the names it reserves, and how spec names become Python names.
+functions the generated module carries (``_add``, ``_add_parameter``, ``Scope``,
+``_channel_shuffle``, ``_drop_path``, ``_drop_connect``, ``_check``), the names it reserves, and
+how spec names become Python names.
 """
 
 from __future__ import annotations
@@ -25,11 +26,24 @@ def _add(root: nn.Module, path: str, module: nn.Module) -> None:
     root.add_module(leaf, module)
 
 
+def _add_parameter(root: nn.Module, path: str, value: torch.Tensor) -> None:
+    """Register ``value`` as a parameter at dotted ``path`` (on the scope that holds it)."""
+    *scopes, leaf = path.split(".")
+    for name in scopes:
+        if name not in root._modules:
+            root.add_module(name, Scope())
+        root = root._modules[name]  # type: ignore[assignment]
+    root.register_parameter(leaf, nn.Parameter(value))
+
+
 class Scope(nn.Module):
     """A named group of layers (a block call or a seq scope of the spec)."""
 
     def __getitem__(self, name: int | str) -> nn.Module:
-        return self._modules[str(name)]  # type: ignore[return-value]
+        key = str(name)
+        if key not in self._modules:  # a parameter kept on the scope (layer_scale)
+            return getattr(self, key)  # type: ignore[no-any-return]
+        return self._modules[key]  # type: ignore[return-value]
 
 
 def _channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
@@ -46,6 +60,18 @@ def _drop_path(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if keep > 0.0:
         mask.div_(keep)
     return x * mask
+
+
+def _drop_connect(layer: nn.Module, x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """DropConnect (Wan et al. 2013): in training, each weight of the conv/linear ``layer`` is
+    kept with probability 1 - p and rescaled by 1/(1 - p); at inference, the plain layer."""
+    if not training or p == 0.0:
+        return layer(x)
+    w = layer.weight
+    w = w * w.new_empty(w.shape).bernoulli_(1.0 - p).div_(1.0 - p)
+    if isinstance(layer, nn.Conv2d):
+        return layer._conv_forward(x, w, layer.bias)
+    return F.linear(x, w, layer.bias)
 
 
 def _check(x: torch.Tensor, shape: tuple[int, ...]) -> None:
@@ -73,6 +99,8 @@ _RESERVED = frozenset(
         "Outputs",
         "Scope",
         "_add",
+        "_add_parameter",
+        "_drop_connect",
         "_check",
         "_drop_path",
         "_channel_shuffle",
@@ -106,9 +134,16 @@ def _module_ref(path: str) -> str:
 
 
 def generate_source(
-    graph: Graph, class_name: str = "Model", weights_file: str | None = None
+    graph: Graph,
+    class_name: str = "Model",
+    weights_file: str | None = None,
+    weights_sha256: str | None = None,
 ) -> str:
-    """Python source of a module class building ``graph`` (see the module docstring)."""
+    """Python source of a module class building ``graph`` (see the module docstring).
+
+    With ``weights_file``, ``Model()`` loads that file from beside the source, and with
+    ``weights_sha256`` first checks that it holds exactly those bytes.
+    """
     inputs = graph.inputs
     if len(inputs) != 1:
         raise LoweringError(
@@ -139,6 +174,10 @@ def generate_source(
             _check_module_path(node)
             ctor.append(f"        _add(self, {node.name!r}, {low.module})")
             module = _module_ref(node.name)
+        elif low.parameter is not None:
+            _check_module_path(node)
+            ctor.append(f"        _add_parameter(self, {node.name!r}, {low.parameter})")
+            module = _module_ref(node.name)
         expr = low.expr.format(*args, m=module)
         if node.op in (Op.RELU, Op.RELU6) and _inplace_ok(graph, node, outputs):
             expr = expr[:-1] + ", inplace=True)"
@@ -157,7 +196,7 @@ def generate_source(
             line += "; del " + ", ".join(dead)
         body.append((node.training_only, line))
     shape = tuple(int(d) for d in inputs[0].type.shape[1:])
-    return _render(graph, class_name, weights_file, ctor, body, var, shape)
+    return _render(graph, class_name, (weights_file, weights_sha256), ctor, body, var, shape)
 
 
 def _check_module_path(node: Node) -> None:
@@ -187,7 +226,7 @@ def _field(name: str) -> str:
 def _render(
     graph: Graph,
     class_name: str,
-    weights_file: str | None,
+    weights: tuple[str | None, str | None],
     ctor: list[str],
     body: list[tuple[bool, str]],
     var: dict[str, str],
@@ -222,23 +261,35 @@ def _render(
     ]
     if training_outs:
         lines += [f"Outputs = namedtuple({'Outputs'!r}, {fields!r})", "", ""]
+    weights_file, sha = weights
     default = repr(weights_file) if weights_file else "None"
     lines += [
         f"class {class_name}(Scope):",
         f'    """{graph.name}: input [N, {", ".join(map(str, shape))}]."""',
         "",
         f"    WEIGHTS = {default}",
+        f"    WEIGHTS_SHA256 = {sha!r}",
         f"    INPUT_SHAPE = {shape!r}",
         "",
         "    def __init__(self, load_weights: bool = True) -> None:",
-        '        """Build the layers; load WEIGHTS (next to this file) when present."""',
+        '        """Build the layers; load WEIGHTS (next to this file, checked by its sha256)."""',
         "        super().__init__()",
         *ctor,
-        "        path = Path(__file__).with_name(self.WEIGHTS) if self.WEIGHTS else None",
-        "        if load_weights and path is not None and path.exists():",
-        "            from safetensors.torch import load_file",
+        "        if load_weights and self.WEIGHTS:",
+        "            import hashlib",
         "",
-        "            state = load_file(str(path))",
+        "            from safetensors.torch import load",
+        "",
+        "            path = Path(__file__).with_name(self.WEIGHTS)",
+        "            if not path.is_file():",
+        "                raise FileNotFoundError(f'{path} is missing: it holds the weights of '",
+        "                                        'this model (load_weights=False skips them)')",
+        "            data = path.read_bytes()",
+        "            digest = hashlib.sha256(data).hexdigest()",
+        "            if self.WEIGHTS_SHA256 and digest != self.WEIGHTS_SHA256:",
+        "                raise ValueError(f'{path.name} is not the weights file this source was '",
+        "                                 'generated with (sha256 differs): regenerate both')",
+        "            state = load(data)",
         "            for key, buf in self.state_dict().items():",
         '                if key.endswith("num_batches_tracked"):',
         "                    state.setdefault(key, torch.zeros_like(buf))",

@@ -16,6 +16,9 @@ model:
 ``r`` is the ``reduction`` argument; by default half the input channels, at most 64
 (``min(C_in // 2, 64)``; the width the Inception paper's 28x28x256 example reduces to). The 1x1
 runs at the input resolution (stride 1); the k x k conv keeps its stride, padding and dilation.
+Not offered for a conv that a 1x1 conv already feeds (through batch norms and activations only):
+it has its reduction. The whole-module version (every branch of an Inception module at once) is
+:mod:`.advise_modules`.
 
 *VGG (stacked 3x3)*, for k >= 5 (odd): ``n = (k - 1) / 2`` stacked 3x3 convs see the same k x k
 window with ``9n`` instead of ``k^2`` weights per channel pair: for 7x7 with C channels in and
@@ -47,15 +50,16 @@ from typing import Literal
 
 from graphcnn.cost import Profile, node_cost
 from graphcnn.cost import profile as make_profile
-from graphcnn.ir import Graph, Node, Op, TensorType, freeze
+from graphcnn.ir import Graph, GroupOp, Node, Op, TensorType, freeze
 from graphcnn.shapes import infer_node
 
-Kind = Literal["reduce_1x1", "stack_3x3", "depthwise_separable"]
+Kind = Literal["reduce_1x1", "stack_3x3", "depthwise_separable", "inception_module"]
 
 LESSONS: dict[str, str] = {
     "reduce_1x1": "Inception",
     "stack_3x3": "VGG",
     "depthwise_separable": "MobileNet",
+    "inception_module": "Inception (module)",
 }
 
 MAX_REDUCTION = 64
@@ -192,6 +196,14 @@ def _eligible(graph: Graph, node: Node) -> bool:
     )
 
 
+def _reduced(graph: Graph, node: Node) -> bool:
+    """Whether a 1x1 conv already feeds ``node`` (through batch norms and activations only)."""
+    src = graph[node.inputs[0]]
+    while src.op is Op.BATCH_NORM or src.op in GroupOp.ACTIVATION:
+        src = graph[src.inputs[0]]
+    return src.op is Op.CONV2D and src.attr_pair("kernel") == (1, 1)
+
+
 def default_reduction(cin: int) -> int:
     """Half the input channels, at most :data:`MAX_REDUCTION`."""
     return min(cin // 2, MAX_REDUCTION)
@@ -240,7 +252,7 @@ def analyze(
                 model.params - before.params + after.params,
                 model.macs - before.macs + after.macs,
             )
-            snippet = "x -> " + " -> ".join(_spec_of(n) for n in new_nodes)
+            snippet = "x -> " + " -> ".join(conv_spec(n) for n in new_nodes)
             ratio = after.macs / before.macs
             text = (
                 f"{LESSONS[kind]}: {desc}; layer MACs x{ratio:.3f}, model MACs "
@@ -253,7 +265,8 @@ def analyze(
     return out
 
 
-def _spec_of(node: Node) -> str:
+def conv_spec(node: Node) -> str:
+    """A conv node as a spec-language layer call (defaults left out)."""
     a = node.attrs
     return _Conv(
         node.attr_int("out_channels"),
@@ -278,7 +291,7 @@ def _rewrites(
     found: list[tuple[Kind, str, tuple[Node, ...], Counts]] = []
 
     r = reduction if reduction is not None else default_reduction(cin)
-    if 1 <= r < cin:
+    if 1 <= r < cin and not _reduced(graph, node):
         why = (
             f"reduction width {r} given"
             if reduction is not None
@@ -341,5 +354,6 @@ __all__ = [
     "Counts",
     "Suggestion",
     "analyze",
+    "conv_spec",
     "default_reduction",
 ]

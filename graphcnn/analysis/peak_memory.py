@@ -25,7 +25,9 @@ backward pass: a saved storage stays alive to the end of the forward pass, and e
 only: gradients, optimiser state, workspaces and the loss are not counted. What each op saves is
 :data:`SAVED` (PyTorch 2.x, checked with ``saved_tensors_hooks``); an op saves nothing when its
 output does not require grad (it has no trainable parameter upstream, e.g. a pool on the raw
-input). Per-channel statistics (BN's saved mean and inverse std) are O(C) and left out.
+input). Per-channel statistics (BN's saved mean and inverse std) are O(C) and left out;
+layer_norm's per-position ones are counted. A conv or linear layer with ``drop_connect`` keeps
+its weight mask and masked weight (two weight-sized tensors, independent of the batch).
 ``saved_bytes`` is everything kept for backward once the forward pass ends (0 at inference).
 
 ``naive_bytes`` is the sum of every node's output bytes (views and the input included) plus, in
@@ -67,6 +69,11 @@ SAVED: dict[Op, tuple[str, ...]] = {
     Op.RESHAPE: (),
     Op.SOFTMAX: ("output",),
     Op.IDENTITY: (),
+    Op.HARDSIGMOID: ("input",),
+    Op.LAYER_NORM: ("input", "norm_stats"),
+    Op.LAYER_SCALE: ("input",),  # x * gamma: x for gamma's gradient
+    Op.SCALE: (),  # times a Python number: nothing saved
+    Op.PERMUTE: (),
 }
 """What autograd keeps for backward, per op (tokens explained in :data:`TOKENS`)."""
 
@@ -78,6 +85,8 @@ TOKENS: dict[str, str] = {
     "indices": "int64 argmax indices, one per output element",
     "mask": "the keep mask, 1 byte per element (CUDA's bool mask; CPU keeps a float tensor)",
     "sample_noise": "the per-sample keep factor, one element per sample",
+    "norm_stats": "layer_norm's mean and inverse std, one element each per normalised "
+    "position (per pixel)",
     "lrn_scratch": "PyTorch's composite LRN: the channel-padded squares (C + size - 1 channels) "
     "and two input-sized intermediates",
 }
@@ -114,6 +123,8 @@ def _extra_bytes(token: str, node: Node) -> int:
         return out.sample_numel
     if token == "sample_noise":
         return out.itemsize
+    if token == "norm_stats":
+        return 2 * out.sample_numel // int(out.shape[node.attr_int("axis")]) * out.itemsize
     if token == "lrn_scratch":
         c, size = int(out.shape[1]), node.attr_int("size")
         return (2 * c + c + size - 1) * (out.sample_numel // c) * out.itemsize
@@ -161,6 +172,9 @@ def analyze(graph: Graph, batch: int | None = None, training: bool = False) -> M
                 saved += [x for x, other in ((a, b), (b, a)) if grad[other]]
             else:
                 extra[t] += _extra_bytes(token, node) * batch
+        if node.attrs.get("drop_connect"):  # the mask and the masked weight: batch-independent
+            weight = next(p for p in node.params if p.name == "weight")
+            extra[t] += 2 * weight.numel * node.type.itemsize
         kept.update(owner[s] for s in saved)
     kept_to_end = kept | {owner[n] for _, n in graph.outputs if n in owner}
     for name in kept_to_end:

@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from graphcnn.errors import GraphcnnError
-from graphcnn.ir import Graph, Node, Op, TensorType, attr_int, attr_ints, attr_pair
+from graphcnn.ir import Graph, GroupOp, Node, Op, TensorType, attr_int, attr_ints, attr_pair
 
 
 class ReceptiveFieldError(GraphcnnError):
@@ -115,6 +115,11 @@ def _whole(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) 
     return _field(_step(h, n[0], n[0], 0), _step(w, n[1], n[1], 0))
 
 
+def _linear(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    # last_dim: the same linear map at every position (channels-last), as a 1x1 conv
+    return rfs[0] if len(xs[0].shape) > 2 else _whole(node, rfs, xs)
+
+
 def _adaptive(
     node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
 ) -> ReceptiveField:
@@ -178,7 +183,7 @@ def _combine(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
 RULES: dict[Op, Rule] = {
     Op.INPUT: _keep,  # unused: an input node starts a fresh field
     Op.CONV2D: _window,
-    Op.LINEAR: _whole,
+    Op.LINEAR: _linear,
     Op.BATCH_NORM: _keep,
     Op.LRN: _keep,
     Op.RELU: _keep,
@@ -203,6 +208,8 @@ RULES: dict[Op, Rule] = {
     Op.RESHAPE: _reshape,
     Op.SOFTMAX: _softmax,
     Op.IDENTITY: _keep,
+    # per-position ops: a permute (NCHW <-> NHWC) moves each position's values, mixes none
+    **{op: _keep for op in GroupOp.PER_POSITION},
 }
 """One rule per op: ``(node, input fields, input types) -> output field``."""
 

@@ -6,8 +6,9 @@
 - the ``top`` layers and blocks (scope prefix of ``depth`` name components) by MACs, params,
   activation memory and estimated time, each with its roofline bound (``graphcnn.analysis.roofline``
   on a ``graphcnn.analysis.devices`` profile);
-- the bottleneck advisor's rewrites with exact before/after params and MACs
-  (``graphcnn.analysis.advise_bottlenecks``);
+- the bottleneck advisor's rewrites with exact before/after params and MACs, one conv at a time
+  (``graphcnn.analysis.advise_bottlenecks``) and whole Inception-style modules
+  (``graphcnn.analysis.advise_modules``);
 - the receptive field of the output, and of every node in JSON
   (``graphcnn.analysis.receptive_field``);
 - peak activation memory by liveness for inference and for training at the batch, against the
@@ -29,7 +30,13 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from graphcnn.analysis import advise_bottlenecks, peak_memory, receptive_field, roofline
+from graphcnn.analysis import (
+    advise_bottlenecks,
+    advise_modules,
+    peak_memory,
+    receptive_field,
+    roofline,
+)
 from graphcnn.analysis.advise_bottlenecks import Suggestion
 from graphcnn.analysis.devices import DeviceProfile, get_device
 from graphcnn.analysis.peak_memory import MemoryReport
@@ -330,7 +337,8 @@ def _analyze(
         totals,
         _ranked(layers, top),
         _ranked(blocks, top),
-        advise_bottlenecks.analyze(graph, top, reduction, b, p),
+        advise_bottlenecks.analyze(graph, top, reduction, b, p)
+        + advise_modules.analyze(graph, top, reduction, b, p),
         output,
         rfs,
         peak_memory.analyze(graph, b, False),

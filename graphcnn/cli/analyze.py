@@ -58,6 +58,15 @@ from graphcnn.cli.options import (
 @click.option(
     "--remeasure", is_flag=True, help="Measure the cpu profile again (updates the cache)."
 )
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    metavar="FILE",
+    help="Also draw the roofline (every layer, coloured by its --depth block) and MACs and "
+    "params per block, as .png, .svg or .pdf (needs matplotlib).",
+)
 @json_option("Print exactly one JSON object (with the receptive field of every layer).")
 def analyze_cmd(
     spec: str,
@@ -71,6 +80,7 @@ def analyze_cmd(
     depth: int,
     reduction: int | None,
     remeasure: bool,
+    plot_path: str | None,
     as_json: bool,
     pipeline: str,
     report: bool,
@@ -91,6 +101,10 @@ def analyze_cmd(
 
     dev = get_device(device, remeasure)
     dev.peak(dtype)  # an unsupported dtype fails before compiling
+    if plot_path is not None:
+        from graphcnn.draw.png import matplotlib_api
+
+        matplotlib_api()  # a missing matplotlib fails before any work
     g = compile_spec(spec, network, sets, input_shape, batch)
     if report or verify_passes:
         lean, _ = run_passes(g, None, pipeline, report, verify_passes)
@@ -106,9 +120,15 @@ def analyze_cmd(
         pipeline=pipeline,
         reduction=reduction,
     )
+    if plot_path is not None:
+        from graphcnn.draw.charts import chart_data, plot
+
+        plot(chart_data(lean, dev, dtype, depth, result.batch), plot_path)
     if as_json:
         sys.stdout.write(json.dumps(result.to_json()) + "\n")
-        return
-    from graphcnn.cli import render
+    else:
+        from graphcnn.cli import render
 
-    render.print_analysis(render.console(), result)
+        render.print_analysis(render.console(), result)
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}", err=as_json)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
-from graphcnn.cli import analyze, bench, compile, onnx_import, passes, spec
+from graphcnn.cli import analyze, bench, compile, draw, onnx_import, passes, search, spec, train
 from graphcnn.version import __version__
 
 EXIT_SPEC_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
 
 
 class _Group(click.Group):
@@ -26,6 +28,20 @@ class _Group(click.Group):
         except RecursionError:
             click.echo("error: the spec nests too deeply to process", err=True)
             ctx.exit(EXIT_SPEC_ERROR)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as e:
+            # NOTE: bad input is always a GraphcnnError; anything else is a bug, said as one
+            # line (exit 1, not 2: a bug must not pass for a user error).
+            if os.environ.get("GRAPHCNN_DEBUG"):
+                raise
+            click.echo(
+                f"internal error: {type(e).__name__}: {str(e)[:300]}\n"
+                "  this is a bug in graphcnn, please report it with the command you ran "
+                "(GRAPHCNN_DEBUG=1 shows the traceback)",
+                err=True,
+            )
+            ctx.exit(EXIT_INTERNAL_ERROR)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -54,8 +70,11 @@ COMMANDS: tuple[click.Command, ...] = (
     compile.compile_cmd,
     spec.profile_cmd,
     analyze.analyze_cmd,
+    draw.draw_cmd,
     onnx_import.import_cmd,
     bench.bench_cmd,
+    train.train_cmd,
+    search.search_cmd,
 )
 """Every command of the group (``graphcnn --help`` lists them by name)."""
 

@@ -151,6 +151,10 @@ def bench_cmd(
         raise click.BadParameter("--half needs --device cuda", param_hint="--half")
     if plot_path is not None:
         bench.check_plot_support()
+    if calibration is not None:
+        from graphcnn.backends.quantize.calibration import check_calibration_path
+
+        check_calibration_path(calibration)
     names = backends or [*bench.DEFAULT_BACKENDS] + (["torch-compile"] if with_compile else [])
     if backends and with_compile and "torch-compile" not in names:
         names.insert(1, "torch-compile")

@@ -75,7 +75,7 @@ def _check_options(target: str, o: EmitOptions) -> None:
     "-o",
     type=click.Path(dir_okay=False),
     required=True,
-    help="File to write (e.g. model.py). Weights go beside it (model.safetensors).",
+    help="File to write (e.g. model.py). Weights go beside it (model.<sha8>.safetensors).",
 )
 @click.option(
     "--weights",
@@ -174,8 +174,8 @@ def compile_cmd(
 
     \b
     --target torch: OUTPUT is Python (imports only torch and safetensors) and
-      OUTPUT's stem + .safetensors holds the weights; `Model()` builds the module
-      and loads them.
+      OUTPUT's stem + .<sha256[:8]>.safetensors holds the weights; `Model()`
+      builds the module, checks their sha256 and loads them.
     --target onnx: OUTPUT is an ONNX model (the inference graph, weights inside;
       above 2 GB they go to OUTPUT.data), checked with onnx.checker.
     --target tensorrt: OUTPUT is a TensorRT engine built from that ONNX model
@@ -189,6 +189,10 @@ def compile_cmd(
 
     options = EmitOptions(pipeline=pipeline, **target_options)
     _check_options(target, options)
+    if options.int8 and options.calibration is not None:
+        from graphcnn.backends.quantize.calibration import check_calibration_path
+
+        check_calibration_path(options.calibration)  # before anything is written
     g = compile_spec(spec, network, sets, input_shape, batch)
     chosen = TARGETS[target]
     chosen.preflight()  # before any work: names what is missing (exit 2)
@@ -196,7 +200,7 @@ def compile_cmd(
     if target == "torch" and out.suffix == ".safetensors":
         raise click.BadParameter(
             "the torch target writes Python source to OUTPUT and the weights beside it as "
-            "<stem>.safetensors; give OUTPUT a .py name",
+            "<stem>.<sha8>.safetensors; give OUTPUT a .py name",
             param_hint="--output",
         )
     if not options.class_name.isidentifier():

@@ -26,6 +26,8 @@ from graphcnn.units import fmt_ms, fmt_time, shape, si
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
 
+    from graphcnn.search.result import SearchResult
+
 
 def console(stderr: bool = False) -> Console:
     """A console on stdout (or stderr), 160 columns wide when not a terminal."""
@@ -314,3 +316,122 @@ def bench_tables(result: BenchResult) -> list[RenderableType]:
         notes.insert(1, f"int8 calibration: {result.calibration}")
     out += [Text(n, style="dim") for n in notes]
     return out
+
+
+def train_epoch_line(row: Mapping[str, float], epochs: int, best: bool) -> Text:
+    """``graphcnn train``: one line per finished epoch."""
+    text = (
+        f"epoch {int(row['epoch'])}/{epochs}  train loss {row['train_loss']:.4f} "
+        f"acc {row['train_accuracy']:.2%}  val loss {row['val_loss']:.4f} "
+        f"acc {row['val_accuracy']:.2%}  lr {row['lr']:.3g}  "
+        f"{row['images_per_second']:,.0f} img/s  {fmt_time(row['seconds'])}"
+    )
+    return Text(text + ("  *best" if best else ""), style="bold" if best else "")
+
+
+def train_summary(result: Mapping[str, Any]) -> list[RenderableType]:
+    """``graphcnn train``: the run's outcome and where its files are."""
+    table = Table(title=f"{result['model']}: training summary", title_justify="left")
+    table.add_column("", justify="left")
+    table.add_column("", justify="right")
+    data = result["data"]
+    rows = [
+        ("best validation accuracy", f"{result['best_val_accuracy']:.2%}"),
+        ("best epoch", str(result["best_epoch"])),
+        (
+            "epochs run",
+            str(result["epochs_run"]) + (" (stopped early)" if result["stopped_early"] else ""),
+        ),
+        ("training speed", f"{result['images_per_second']:,.0f} images/s"),
+        (
+            "data",
+            f"{data['source']}: {data['train_images']:,} train, "
+            f"{data['val_images']:,} val, {data['classes']} classes",
+        ),
+        ("processes x device", f"{result['processes']} x {result['device']}"),
+        ("initial weights", escape(str(result["transfer"]["source"]))),
+    ]
+    t = result["transfer"]
+    if t["head_replaced"]:
+        rows.append(("head replaced", ", ".join(t["head_replaced"])))
+    if t["frozen_layers"]:
+        rows.append(("frozen", f"{t['frozen_layers']} layers, {t['frozen_params']:,} params"))
+    if result["out"]:
+        rows.append(("written to", escape(str(result["out"]))))
+    for k, v in rows:
+        table.add_row(k, v)
+    out: list[RenderableType] = [table]
+    out += [Text(f"note: {n}", style="yellow") for n in result["notes"]]
+    return out
+
+
+def _param(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def print_search(out: Console, result: SearchResult, top: int) -> None:
+    """``graphcnn search``: the best trials, the Pareto front, the counts."""
+    counts = result.counts()
+    maximize = result.direction == "maximize"
+    done = [t for t in result.trials if t.state == "complete"]
+    done.sort(key=lambda t: (-(t.value or 0.0) if maximize else (t.value or 0.0), t.number))
+    front = set(result.pareto)
+    others = [t for t in result.trials if t.state != "complete"]
+    shown = done[:top] + others[: max(0, top - len(done))]
+    names = list(dict.fromkeys(k for t in result.trials for k in t.params))
+    title = (
+        f"{result.model}: {counts['complete']} evaluated, {counts['rejected']} rejected by cost "
+        f"before training, objective {result.objective} ({result.direction})"
+    )
+    table = Table(title=escape(title), title_justify="left")
+    for col in ("#", *names, "params", "MACs"):
+        table.add_column(escape(col), justify="left" if col in names else "right")
+    latency = any(t.cost and "latency_s" in t.cost for t in result.trials)
+    measured = any(t.cost and "measured_s" in t.cost for t in result.trials)
+    law = result.compound is not None
+    if latency:
+        table.add_column("est. latency", justify="right")
+    if measured:
+        table.add_column("measured", justify="right")
+    if law:
+        table.add_column("law MACs", justify="right")
+        table.add_column("law error", justify="right")
+    table.add_column("objective", justify="right")
+    table.add_column("state", justify="left")
+    for t in shown:
+        c = t.cost or {}
+        row = [str(t.number), *(escape(_param(t.params.get(k, ""))) for k in names)]
+        row += [f"{c['params']:,}" if c else "", si(c["macs"]) if c else ""]
+        if latency:
+            row.append(fmt_time(c["latency_s"]) if "latency_s" in c else "")
+        if measured:
+            row.append(fmt_time(c["measured_s"]) if "measured_s" in c else "")
+        if law:
+            row.append(si(t.extra["law_macs"]) if "law_macs" in t.extra else "")
+            row.append(f"{t.extra['law_error']:+.1%}" if "law_error" in t.extra else "")
+        row.append(f"{t.value:.6g}" if t.value is not None else "")
+        state = t.state + (" *pareto" if t.number in front else "")
+        if t.reason:
+            state += f": {t.reason}"
+        row.append(escape(state[:80]))
+        table.add_row(*row)
+    out.print(table)
+    pareto = ", ".join(f"#{n}" for n in result.pareto) or "none"
+    lines = [
+        f"trials: {', '.join(f'{k} {v}' for k, v in counts.items() if v or k == 'total')}",
+        f"best: #{result.best}" if result.best is not None else "best: none evaluated",
+        f"Pareto front ({result.objective} vs MACs): {pareto}",
+        f"study {result.study} in {result.storage}",
+    ]
+    if result.compound is not None:
+        lines.append(
+            f"compound: {result.compound.get('points', 0)} grid points, "
+            f"{result.compound.get('off_constraint', 0)} off alpha*beta^2*gamma^2 = "
+            f"{result.compound['target']:g} +- {result.compound['tolerance']:g} (never compiled); "
+            f"base MACs {si(result.compound['base_macs'])}; law MACs = "
+            "alpha*beta^2*gamma^2 x base; law error = law / exact - 1"
+        )
+    if result.png:
+        lines.append(f"wrote {result.png}")
+    for line in lines:
+        out.print(Text(line))

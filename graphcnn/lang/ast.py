@@ -239,3 +239,54 @@ Item = Import | BlockDef | ModelDef | ConstDef
 class Module:
     path: str
     items: list[Item] = field(default_factory=list)
+
+
+MAX_NESTING = 100
+"""Deepest nesting of expressions and statements in one definition (the evaluator recurses)."""
+
+
+def _children(node: Any) -> list[Any]:
+    """The syntax-tree nodes directly inside ``node`` (in lists, pairs and keyword triples)."""
+    out: list[Any] = []
+    for name in node.__slots__:
+        value = getattr(node, name)
+        stack = [value]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, (list, tuple)):
+                stack.extend(v)
+            elif hasattr(v, "__slots__") and hasattr(v, "loc") and not isinstance(v, SourceLoc):
+                out.append(v)
+    return out
+
+
+def too_deep(root: Any, limit: int = MAX_NESTING) -> SourceLoc | None:
+    """Where ``root``'s tree first nests deeper than ``limit`` (None if it does not).
+
+    Iterative, so a tree of any depth is measured without recursion."""
+    stack: list[tuple[Any, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            loc: SourceLoc = node.loc
+            return loc
+        stack.extend((child, depth + 1) for child in _children(node))
+    return None
+
+
+def relocate(root: Any, line: int, col: int) -> None:
+    """Shift the locations in ``root``'s tree, parsed from text that starts at (line, col)."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        loc = getattr(node, "loc", None)
+        if isinstance(loc, SourceLoc):
+            node.loc = SourceLoc(loc.file, line + loc.line - 1, col + loc.col - 1)
+        for name in node.__slots__:
+            value = getattr(node, name)
+            if name == "kwargs":
+                node.kwargs = [
+                    (k, v, SourceLoc(kl.file, line + kl.line - 1, col + kl.col - 1))
+                    for k, v, kl in value
+                ]
+        stack.extend(_children(node))

@@ -8,6 +8,7 @@ parser hands in).
 from __future__ import annotations
 
 import builtins
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from lark import Token, Transformer, v_args
 from graphcnn.errors import SpecError
 from graphcnn.ir import SourceLoc
 from graphcnn.lang import ast
+from graphcnn.lang.builtins import MAX_INT
 
 
 class AstBuilder(Transformer[Token, Any]):
@@ -147,7 +149,7 @@ class AstBuilder(Transformer[Token, Any]):
         if tok.type == "STRING":
             return self.string(tok)
         if tok.type == "INT":
-            return ast.Const(int(tok), self._loc(tok))
+            return ast.Const(_int_literal(tok, self._loc(tok)), self._loc(tok))
         return ast.Const(str(tok), self._loc(tok))
 
     def _binary(self, c: list[Any]) -> Any:
@@ -192,11 +194,18 @@ class AstBuilder(Transformer[Token, Any]):
 
     @v_args(inline=True)
     def int(self, tok: Token) -> ast.Const:
-        return ast.Const(int(str(tok).replace("_", "")), self._loc(tok))
+        return ast.Const(_int_literal(tok, self._loc(tok)), self._loc(tok))
 
     @v_args(inline=True)
     def float(self, tok: Token) -> ast.Const:
-        return ast.Const(float(tok), self._loc(tok))
+        value = float(tok)
+        if not math.isfinite(value):
+            raise SpecError(
+                f"number {clip_text(str(tok))} is too large",
+                self._loc(tok),
+                "numbers are 64-bit floats",
+            )
+        return ast.Const(value, self._loc(tok))
 
     @v_args(inline=True)
     def string(self, tok: Token) -> ast.Const | ast.FString:
@@ -223,16 +232,44 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.Var(str(tok), self._loc(tok))
 
     def list(self, c: list[Any]) -> ast.ListExpr:
-        items = [x for x in c if x is not None]
-        loc = _loc_of(items[0]) if items else SourceLoc(self.file, 0, 0)
-        return ast.ListExpr(items, loc)
+        items = [x for x in c[1:] if x is not None]
+        return ast.ListExpr(items, self._loc(c[0]))
 
     def tuple(self, c: builtins.list[Any]) -> ast.ListExpr:
         items = [x for x in c if x is not None]
         return ast.ListExpr(items, _loc_of(items[0]), tuple=True)
 
     def start(self, c: builtins.list[Any]) -> builtins.list[Any]:
+        for item in c:
+            check_nesting(item)
         return c
+
+
+def check_nesting(node: Any) -> None:
+    """Refuse a definition or expression nested deeper than the evaluator may recurse."""
+    where = ast.too_deep(node)
+    if where is not None:
+        raise SpecError(
+            f"nested more than {ast.MAX_NESTING} levels deep",
+            where,
+            "split the expression or the block into named steps",
+        )
+
+
+def clip_text(text: str, n: int = 24) -> str:
+    """``text``, or its first ``n`` characters and its length (for error messages)."""
+    return text if len(text) <= n else f"{text[:n]}... ({len(text):,} characters)"
+
+
+def _int_literal(tok: Token, loc: SourceLoc) -> int:
+    digits = str(tok).replace("_", "")
+    if len(digits) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+        raise SpecError(
+            f"integer {clip_text(digits)} is too large",
+            loc,
+            f"integers are limited to {MAX_INT:.0e} in magnitude",
+        )
+    return int(digits)
 
 
 def _loc_of(node: Any) -> SourceLoc:
@@ -270,7 +307,11 @@ def _interpolate(
     for m in re.finditer(r"\{([^{}]*)\}", text):
         if m.start() > pos:
             parts.append(text[pos : m.start()])
-        parts.append(parse_expr(m.group(1), loc))
+        # NOTE: the text is unescaped, so columns after an escape are off by one; lines are right.
+        start = SourceLoc(loc.file, loc.line, loc.col + 1 + m.start(1))
+        expr = parse_expr(m.group(1), start)
+        ast.relocate(expr, start.line, start.col)
+        parts.append(expr)
         pos = m.end()
     if pos < len(text):
         parts.append(text[pos:])

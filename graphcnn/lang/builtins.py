@@ -98,6 +98,48 @@ def _conv(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _drop_connect(a: dict[str, Any]) -> dict[str, Any]:
+    """DropConnect (Wan et al. 2013) on a conv/linear: the attribute only when it drops."""
+    p = _prob(a["drop_connect"], "drop_connect")
+    if p == 1.0:
+        raise ArgError(
+            "drop_connect must be below 1 (p = 1 drops every weight)", None, "drop_connect"
+        )
+    return {"drop_connect": p} if p > 0.0 else {}
+
+
+def _choice(v: Any, what: str, choices: tuple[str, ...]) -> str:
+    if v not in choices:
+        raise ArgError(
+            f"{what} must be one of {', '.join(map(repr, choices))}, got {show(v)}", None, what
+        )
+    return str(v)
+
+
+def _layer_norm(a: dict[str, Any]) -> dict[str, Any]:
+    axis = _int(a["axis"], "axis")
+    if axis not in (1, -1):
+        raise ArgError(
+            f"axis must be 1 (the channels of [C, H, W]) or -1 (the last dimension), got {axis}",
+            "ConvNeXt's LayerNorm2d is axis 1; after permute([0, 2, 3, 1]) use axis -1",
+            "axis",
+        )
+    eps = _float(a["eps"], "eps")
+    if eps <= 0.0:
+        raise ArgError(f"eps must be > 0, got {eps}", None, "eps")
+    return {"axis": axis, "eps": eps, "affine": _bool(a["affine"], "affine")}
+
+
+def _scale(a: dict[str, Any]) -> dict[str, Any]:
+    factor = _float(a["factor"], "factor")
+    divide = _bool(a["divide"], "divide")
+    if divide and factor == 0.0:
+        raise ArgError("division of a tensor by zero", None, "factor")
+    if not math.isfinite(factor):
+        raise ArgError(f"factor must be a finite number, got {factor}", None, "factor")
+    return {"factor": factor, "divide": divide}
+
+
 def _pool_common(a: dict[str, Any]) -> dict[str, Any]:
     k = _pair(a["k"], "k", 1)
     return {
@@ -122,13 +164,19 @@ LAYERS: dict[str, Layer] = {
             ("dilation", 1),
             ("groups", 1),
             ("bias", True),
+            ("drop_connect", 0.0),
         ),
-        _conv,
+        lambda a: {**_conv(a), **_drop_connect(a)},
     ),
     "linear": Layer(
         Op.LINEAR,
-        (("out", REQUIRED), ("bias", True)),
-        lambda a: {"out_features": _int(a["out"], "out", 1), "bias": _bool(a["bias"], "bias")},
+        (("out", REQUIRED), ("bias", True), ("last_dim", False), ("drop_connect", 0.0)),
+        lambda a: {
+            "out_features": _int(a["out"], "out", 1),
+            "bias": _bool(a["bias"], "bias"),
+            **({"last_dim": True} if _bool(a["last_dim"], "last_dim") else {}),
+            **_drop_connect(a),
+        },
     ),
     "bn": Layer(
         Op.BATCH_NORM,
@@ -149,10 +197,26 @@ LAYERS: dict[str, Layer] = {
             "k": _float(a["k"], "k"),
         },
     ),
+    "layer_norm": Layer(Op.LAYER_NORM, (("axis", 1), ("eps", 1e-5), ("affine", True)), _layer_norm),
+    "layer_scale": Layer(
+        Op.LAYER_SCALE,
+        (("init", 1e-6), ("flat", False)),
+        lambda a: {"init": _float(a["init"], "init"), "flat": _bool(a["flat"], "flat")},
+    ),
     **{
         op.value: Layer(op)
-        for op in (Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.GELU)
+        for op in (Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.HARDSIGMOID)
     },
+    "gelu": Layer(
+        Op.GELU,
+        (("approximate", "none"),),
+        lambda a: (
+            {"approximate": "tanh"}
+            if _choice(a["approximate"], "approximate", ("none", "tanh")) == "tanh"
+            else {}
+        ),
+    ),
+    "scale": Layer(Op.SCALE, (("factor", REQUIRED), ("divide", False)), _scale, functional=True),
     "maxpool": Layer(
         Op.MAX_POOL,
         _POOL + (("dilation", 1),),
@@ -202,6 +266,11 @@ LAYERS: dict[str, Layer] = {
         (("shape", REQUIRED),),
         lambda a: {"shape": tuple(_int(d, "shape", -1) for d in _seq(a["shape"], "shape"))},
         functional=True,
+    ),
+    "permute": Layer(
+        Op.PERMUTE,
+        (("dims", REQUIRED),),
+        lambda a: {"dims": tuple(_int(d, "dims", 0) for d in _seq(a["dims"], "dims"))},
     ),
     "softmax": Layer(Op.SOFTMAX, (("axis", 1),), lambda a: {"axis": _int(a["axis"], "axis", 1)}),
     "identity": Layer(Op.IDENTITY),
@@ -283,6 +352,34 @@ def _to_int(v: Any) -> int:
     return int(_float(v, "int argument"))
 
 
+def _math(
+    fn: Callable[[float], Any],
+    v: Any,
+    name: str,
+    lowest: float | None = None,
+    inclusive: bool = False,
+) -> Any:
+    """``fn(v)`` on a number, with domain and range errors as :class:`ArgError`."""
+    x = _float(v, f"{name} argument")
+    if lowest is not None and (x < lowest or (x == lowest and not inclusive)):
+        bound = f">= {lowest:g}" if inclusive else f"> {lowest:g}"
+        raise ArgError(f"{name} of {show(v)}: the argument must be {bound}")
+    try:
+        return fn(x)
+    except (OverflowError, ValueError):
+        raise ArgError(f"{name} of {show(v)} is out of range") from None
+
+
+def _log(v: Any, base: Any = None) -> float:
+    """Natural logarithm, or to ``base`` (``log(x, 2)``)."""
+    if base is None:
+        return float(_math(math.log, v, "log", 0.0))
+    b = _float(base, "log base")
+    if b <= 0.0 or b == 1.0:
+        raise ArgError(f"log base must be > 0 and not 1, got {show(base)}")
+    return float(_math(math.log, v, "log", 0.0)) / math.log(b)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "range": _range,
     "len": _len,
@@ -292,15 +389,17 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "zip": _zip,
     "enumerate": _enumerate,
     "round": _round,
-    "ceil": lambda v: math.ceil(_float(v, "ceil argument")),
-    "floor": lambda v: math.floor(_float(v, "floor argument")),
+    "ceil": lambda v: _math(math.ceil, v, "ceil"),
+    "floor": lambda v: _math(math.floor, v, "floor"),
     "int": _to_int,
     "float": lambda v: _float(v, "float argument"),
     "abs": lambda v: (
         abs(_float(v, "abs argument")) if isinstance(v, float) else abs(_int(v, "abs argument"))
     ),
-    "sqrt": lambda v: math.sqrt(_float(v, "sqrt argument")),
+    "sqrt": lambda v: _math(math.sqrt, v, "sqrt", 0.0, True),
+    "log": _log,
+    "exp": lambda v: _math(math.exp, v, "exp"),
     "make_divisible": make_divisible,
-    "str": show,
+    "str": lambda v: show(v, MAX_ITEMS + 1),
 }
 """Pure functions on numbers and lists. Shape queries are :data:`SHAPE_QUERIES`."""

@@ -8,7 +8,7 @@ the next ``seq`` index or the block's name, and runs the block's body in it.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphcnn.ir import Op, SourceLoc
@@ -16,6 +16,7 @@ from graphcnn.lang import ast
 from graphcnn.lang.builtins import (
     FUNCTIONS,
     LAYERS,
+    MAX_ITEMS,
     REQUIRED,
     SHAPE_QUERIES,
     SPECIAL_LAYERS,
@@ -26,6 +27,7 @@ from graphcnn.lang.eval import Evaluator
 from graphcnn.lang.naming import Naming
 from graphcnn.lang.state import MAX_DEPTH
 from graphcnn.lang.values import Block, FunctionRef, LayerRef, Model, Tensor, show, type_name
+from graphcnn.types import DTYPE_BYTES
 
 _UNSET = object()
 
@@ -50,12 +52,7 @@ class Calls(Evaluator, Naming):
                 raise self._error(f"{e.name}() takes no keyword arguments", e.loc)
             if target.name in SHAPE_QUERIES:
                 return self._shape_query(target.name, args, e.loc)
-            try:
-                return FUNCTIONS[target.name](*args)
-            except ArgError as err:
-                raise self._error(f"{e.name}: {err}", e.loc, err.hint) from None
-            except TypeError:
-                raise self._error(f"wrong arguments to {e.name}()", e.loc) from None
+            return self._call_function(e.name, FUNCTIONS[target.name], args, e.loc)
         if isinstance(target, Model):
             raise self._error(f"{e.name!r} is a model; models are compiled, not called", e.loc)
         builtin = e.name in LAYERS or e.name in FUNCTIONS or e.name in SPECIAL_LAYERS
@@ -66,6 +63,29 @@ class Calls(Evaluator, Naming):
             if builtin
             else None,
         )
+
+    def _call_function(
+        self, name: str, fn: Callable[..., Any], args: list[Any], loc: SourceLoc
+    ) -> Any:
+        """A pure built-in function: its arguments' and its result's sizes count as work."""
+        for a in args:
+            if isinstance(a, (list, tuple, str)):
+                self._charge(len(a), loc)
+        try:
+            result = fn(*args)
+        except ArgError as err:
+            raise self._error(f"{name}: {err}", loc, err.hint) from None
+        except TypeError:
+            raise self._error(f"wrong arguments to {name}()", loc) from None
+        except (ArithmeticError, ValueError) as err:
+            # NOTE: a last line of defence; the functions check their domains themselves.
+            raise self._error(f"{name}: {err}", loc) from None
+        if isinstance(result, (list, tuple, str)):
+            if len(result) > MAX_ITEMS:
+                unit = "characters" if isinstance(result, str) else "items"
+                raise self._error(f"{name}: result of more than {MAX_ITEMS:,} {unit}", loc)
+            self._charge(len(result), loc)
+        return self._number(result, loc)
 
     def _shape_query(self, name: str, args: list[Any], loc: SourceLoc) -> Any:
         if len(args) != 1 or not isinstance(args[0], Tensor):
@@ -164,9 +184,16 @@ class Calls(Evaluator, Naming):
         return self._make(name, layer, tensors, attrs, alias, loc)
 
     def _input(self, args: list[Any], kwargs: dict[str, Any], alias: Any, loc: SourceLoc) -> Tensor:
-        if self.stack[-1].path or self.frames[-1][0].startswith("block"):
-            raise self._error("input() belongs in the network body, not in a block or scope", loc)
+        if not self.frames or self.stack[-1].path or self.frames[-1][0].startswith("block"):
+            raise self._error(
+                "input() belongs in the network body, not in a block, scope or constant", loc
+            )
         self.inputs_made += 1
+        if kwargs.keys() - {"dtype"}:
+            bad = sorted(kwargs.keys() - {"dtype"})[0]
+            raise self._error(
+                f"input has no parameter {bad!r}", kwargs[bad][1], "its only keyword is dtype"
+            )
         shape = tuple(self._int(a, loc) for a in args)
         if self.opts.input_shape is not None:
             if self.inputs_made > 1:
@@ -184,7 +211,13 @@ class Calls(Evaluator, Naming):
                 loc,
                 "e.g. input(3, 224, 224) for C, H, W",
             )
-        dtype = kwargs.get("dtype", (self.opts.dtype, loc))[0]
+        dtype, dtype_loc = kwargs.get("dtype", (self.opts.dtype, loc))
+        if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+            raise self._error(
+                f"unknown dtype {show(dtype)}",
+                dtype_loc,
+                f"the dtypes are {', '.join(DTYPE_BYTES)}",
+            )
         attrs = {"shape": shape, "batch": self.opts.batch, "dtype": dtype}
         return self._make(
             "input", Layer(Op.INPUT, functional=True, inputs=0), [], attrs, alias, loc

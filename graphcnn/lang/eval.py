@@ -1,13 +1,16 @@
 """Evaluate expressions: bounded arithmetic, comparisons, indexing, slicing, truth and names.
 
 Arithmetic on numbers is plain Python arithmetic, bounded (integers by ``MAX_INT``, lists by
-``MAX_ITEMS``); ``a + b`` and ``a * b`` on tensors create ``add`` and ``mul`` nodes. A name is
-looked up in the local variables, then the file's globals, then the built-ins.
+``MAX_ITEMS``); ``a + b`` and ``a * b`` on tensors create ``add`` and ``mul`` nodes; ``x * k``,
+``k * x`` and ``x / k`` with a tensor ``x`` and a number ``k`` create a ``scale`` node (a division
+stays a division). A name is looked up in the local variables, then the file's globals, then
+the built-ins.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any
 
 from graphcnn.ir import SourceLoc
@@ -73,16 +76,21 @@ class Evaluator(State):
             ]
             if not isinstance(v, (list, tuple, str)):
                 raise self._error(f"cannot slice {type_name(v)}", e.loc)
-            return v[bounds[0] : bounds[1]]
+            out = v[bounds[0] : bounds[1]]
+            self._charge(len(out), e.loc)
+            return out
         if type(e) is ast.FString:
-            return "".join(
+            text = "".join(
                 p if isinstance(p, str) else self._text(self.eval(p, glob, env)) for p in e.parts
             )
+            if len(text) > MAX_ITEMS:
+                raise self._error(f"string of more than {MAX_ITEMS:,} characters", e.loc)
+            return text
         raise self._error(f"cannot evaluate {type(e).__name__}", e.loc)  # pragma: no cover
 
     @staticmethod
     def _text(v: Any) -> str:
-        return v if isinstance(v, str) else show(v)
+        return v if isinstance(v, str) else show(v, MAX_ITEMS + 1)
 
     def _lookup(self, name: str, loc: SourceLoc, glob: dict[str, Any], env: dict[str, Any]) -> Any:
         if name in env:
@@ -106,14 +114,20 @@ class Evaluator(State):
             if isinstance(a, Tensor) and isinstance(b, Tensor) and op in ("+", "*"):
                 layer = "add" if op == "+" else "mul"
                 return self._make(layer, LAYERS[layer], [a, b], {}, None, e.loc)
+            scaled = self._scale(a, b, op, e.loc)
+            if scaled is not None:
+                return scaled
             raise self._error(
                 f"'{op}' on {type_name(a)} and {type_name(b)}",
                 e.loc,
-                "tensors support + (add) and * (mul) with another tensor",
+                "tensors support + (add) and * (mul) with another tensor, and x * k, k * x, "
+                "x / k (scale) with a number k",
             )
         if isinstance(a, (list, tuple)) and op in ("+", "*"):
             return self._seq_op(a, b, op, e.loc)
         if isinstance(a, str) and isinstance(b, str) and op == "+":
+            if len(a) + len(b) > MAX_ITEMS:
+                raise self._error(f"string of more than {MAX_ITEMS:,} characters", e.loc)
             return a + b
         for v in (a, b):
             if isinstance(v, bool) or not isinstance(v, (int, float)):
@@ -137,9 +151,34 @@ class Evaluator(State):
             raise self._error("division by zero", e.loc) from None
         except OverflowError:
             raise self._error("number too large", e.loc) from None
+        return self._number(r, e.loc)
+
+    def _number(self, r: Any, loc: SourceLoc) -> Any:
+        """``r`` if it is within the bounds of spec numbers (finite, integers <= MAX_INT)."""
+        if isinstance(r, complex):
+            raise self._error(
+                "the result is a complex number", loc, "a negative base needs an integer exponent"
+            )
+        if isinstance(r, float) and not math.isfinite(r):
+            raise self._error("number too large", loc, "numbers are 64-bit floats")
         if isinstance(r, int) and abs(r) > MAX_INT:
-            raise self._error(f"integer result exceeds {MAX_INT:.0e}", e.loc)
+            raise self._error(f"integer result exceeds {MAX_INT:.0e}", loc)
         return r
+
+    def _scale(self, a: Any, b: Any, op: str, loc: SourceLoc) -> Tensor | None:
+        """``x * k``, ``k * x``, ``x / k`` (a ``scale`` node); None for other operands."""
+        if op == "*" and isinstance(b, Tensor):
+            a, b = b, a
+        if not isinstance(a, Tensor) or isinstance(b, bool) or not isinstance(b, (int, float)):
+            return None
+        if op not in ("*", "/"):
+            return None
+        if op == "/" and b == 0:
+            raise self._error("division of a tensor by zero", loc)
+        if not math.isfinite(b):
+            raise self._error(f"cannot scale a tensor by {show(b)}", loc)
+        attrs = {"factor": float(b), "divide": op == "/"}
+        return self._make("scale", LAYERS["scale"], [a], attrs, None, loc)
 
     def _pow(self, a: Any, b: Any, loc: SourceLoc) -> Any:
         if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a) > 1:
@@ -159,12 +198,16 @@ class Evaluator(State):
             out = a * n
         if len(out) > MAX_ITEMS:
             raise self._error(f"list of more than {MAX_ITEMS:,} items", loc)
+        self._charge(len(out), loc)
         return out
 
     def _compare(self, e: ast.Compare, glob: dict[str, Any], env: dict[str, Any]) -> bool:
         left = self.eval(e.first, glob, env)
         for op, expr in e.rest:
             right = self.eval(expr, glob, env)
+            for side in (left, right):
+                if isinstance(side, (list, tuple, str)):
+                    self._charge_deep(side, e.loc)
             try:
                 if op == "==":
                     ok = left == right

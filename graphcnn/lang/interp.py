@@ -11,7 +11,10 @@ naming are the parts :class:`Interpreter` inherits (see :mod:`graphcnn.lang.stat
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import math
+from collections.abc import Iterator
 from typing import Any
 
 from graphcnn.errors import SpecError
@@ -22,8 +25,9 @@ from graphcnn.lang.calls import Calls
 from graphcnn.lang.parser import parse_expr
 from graphcnn.lang.state import MAX_NODES, MAX_STEPS
 from graphcnn.lang.state import Options as Options  # re-exported for graphcnn.api
-from graphcnn.lang.values import Block, LoadedModule, Model, Tensor, show, type_name
-from graphcnn.shapes import ShapeError, infer_node
+from graphcnn.lang.values import SHOW_LIMIT, Block, LoadedModule, Model, Tensor, show, type_name
+from graphcnn.shapes import MAX_NUMEL, ShapeError, infer_node
+from graphcnn.types import TensorType
 
 
 class _Return(Exception):
@@ -85,6 +89,12 @@ class Interpreter(Calls):
     def _set_outputs(self, value: Any, defn: ast.BlockDef, given: list[str | None]) -> None:
         """Outputs are named after the returned variables (``return logits, aux``)."""
         values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not values:
+            raise SpecError(
+                f"network {defn.name!r} returns an empty {type_name(value)}, not a tensor",
+                defn.loc,
+                "end the network with 'return x'",
+            )
         if len(given) != len(values) or len(set(given)) != len(given):
             given = [None] * len(values)
         names: list[str] = []
@@ -100,6 +110,7 @@ class Interpreter(Calls):
     def _exec_body(self, body: list[ast.Stmt], env: dict[str, Any], glob: dict[str, Any]) -> None:
         for stmt in body:
             self.steps += 1
+            self.where = stmt.loc
             if self.steps > MAX_STEPS:
                 raise self._error(
                     f"spec executes more than {MAX_STEPS:,} steps",
@@ -137,7 +148,8 @@ class Interpreter(Calls):
                 if not self._truth(self.eval(stmt.test, glob, env), stmt.loc):
                     msg = "assertion failed"
                     if stmt.message is not None:
-                        msg += ": " + str(self.eval(stmt.message, glob, env))
+                        text = self.eval(stmt.message, glob, env)
+                        msg += ": " + (text[:SHOW_LIMIT] if isinstance(text, str) else show(text))
                     raise self._error(msg, stmt.loc)
 
     def _assign(self, stmt: ast.Assign, env: dict[str, Any], glob: dict[str, Any]) -> None:
@@ -163,6 +175,14 @@ class Interpreter(Calls):
             )
         targets = stmt.targets
         for item in items:
+            # NOTE: each iteration is a step, so loops with empty bodies are bounded too.
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise self._error(
+                    f"spec executes more than {MAX_STEPS:,} steps",
+                    stmt.loc,
+                    "a loop or recursion runs away",
+                )
             if len(targets) == 1:
                 env[targets[0]] = item
             elif isinstance(item, (list, tuple)) and len(item) == len(targets):
@@ -214,6 +234,7 @@ class Interpreter(Calls):
             raise self._error(
                 msg if msg.startswith(spec_name) else f"{spec_name}: {msg}", loc, err.hint
             ) from None
+        _check_size(self, out, params, spec_name, loc)
         name = self._child(alias, spec_name, loc, numbered=not layer.functional)
         training = self.training > 0 or any(t.training_only for t in inputs)
         if len(self.graph.nodes) >= MAX_NODES:
@@ -242,16 +263,53 @@ def compile_module(
     """Compile one network (or model) of a loaded spec into a verified-shape IR graph."""
     target = module.target(network)
     interp = Interpreter(options)
-    values: dict[str, Any] = {}
-    for key, text in (overrides or {}).items():
-        expr = parse_expr(text, SourceLoc(f"--set {key}", 1, 1))
-        values[key] = interp.eval(expr, module.globals)
-    name = network or (target.defn.name if isinstance(target, Model) else target.name)
-    return interp.run_network(target, values, name)
+    interp.where = target.defn.loc
+    with _bounded_recursion(interp):
+        values: dict[str, Any] = {}
+        for key, text in (overrides or {}).items():
+            interp.where = SourceLoc(f"--set {key}", 1, 1)
+            expr = parse_expr(text, interp.where)
+            values[key] = interp.eval(expr, module.globals)
+        name = network or (target.defn.name if isinstance(target, Model) else target.name)
+        return interp.run_network(target, values, name)
 
 
 def evaluate_constants(consts: list[ast.ConstDef], glob: dict[str, Any]) -> None:
     """Evaluate a file's top-level constants in order into ``glob`` (each sees the earlier ones)."""
     interp = Interpreter()
-    for c in consts:
-        glob[c.name] = interp.eval(c.value, glob)
+    with _bounded_recursion(interp):
+        for c in consts:
+            interp.where = c.loc
+            glob[c.name] = interp.eval(c.value, glob)
+
+
+@contextlib.contextmanager
+def _bounded_recursion(interp: Interpreter) -> Iterator[None]:
+    """A runaway recursion (deeply nested values, calls inside deep expressions) as a located
+    error at the statement that was running; syntax nesting is refused before (ast.MAX_NESTING)."""
+    try:
+        yield
+    except RecursionError:
+        raise SpecError(
+            "the spec nests too deeply to evaluate",
+            interp.where,
+            "deeply nested lists or block calls inside long expressions; flatten them",
+        ) from None
+
+
+def _check_size(
+    interp: Interpreter, out: TensorType, params: Any, name: str, loc: SourceLoc
+) -> None:
+    """Refuse absurd tensor and parameter sizes (``shapes.MAX_NUMEL``) before anything (cost,
+    memory, backends) multiplies them; most shape rules check their outputs already."""
+    for what, shape in [
+        ("output", out.shape[1:]),
+        *((f"parameter {p.name}", p.shape) for p in params),
+    ]:
+        numel = math.prod(d if isinstance(d, int) else 1 for d in shape)
+        if numel > MAX_NUMEL:
+            raise interp._error(
+                f"{name}: {what} of {numel:.3g} elements is too large (limit {MAX_NUMEL:.0e})",
+                loc,
+                "check the input size and channel counts",
+            )

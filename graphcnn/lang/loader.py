@@ -22,9 +22,13 @@ class _Loader:
     def __init__(self) -> None:
         self.cache: dict[Path, LoadedModule] = {}
         self.loading: list[Path] = []
+        self.displays: dict[str, Path] = {}
 
     def load_file(self, path: Path, display: str, loc: SourceLoc | None = None) -> LoadedModule:
-        real = path.resolve()
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError, ValueError) as e:  # a symlink loop, a NUL byte...
+            raise SpecError(f"cannot read {display}: {e.__class__.__name__}: {e}", loc) from None
         if real in self.cache:
             return self.cache[real]
         if real in self.loading:
@@ -39,6 +43,11 @@ class _Loader:
             text = real.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise SpecError(f"cannot read {display}: {e.__class__.__name__}: {e}", loc) from None
+        # NOTE: locations name files by their display name; two imports that share one
+        # (x/common.gcnn and y/common.gcnn, both imported as "common.gcnn") would quote each
+        # other's lines, so the second one is named by its full path.
+        if self.displays.setdefault(display, real) != real:
+            display = str(real)
         self.loading.append(real)
         try:
             module = self.load_text(text, display, real.parent)
@@ -96,8 +105,12 @@ class _Loader:
     def _resolve(item: ast.Import, folder: Path) -> Path:
         for base in (folder, ZOO_DIR):
             candidate = base / item.path
-            if candidate.is_file():
-                return candidate
+            try:
+                if candidate.is_file():
+                    return candidate
+            except (OSError, ValueError) as e:  # a name too long, a NUL byte...
+                why = e.strerror if isinstance(e, OSError) else str(e)
+                raise SpecError(f"cannot import {item.path[:100]!r}: {why}", item.loc) from None
         raise SpecError(
             f"cannot find imported file {item.path!r}",
             item.loc,

@@ -13,7 +13,10 @@ from graphcnn.ir import SourceLoc
 from graphcnn.lang.state import Scope, State
 from graphcnn.lang.values import show
 
-_NAME_RE = re.compile(r"[A-Za-z0-9_]+\Z")
+_NAME_RE = re.compile(r"[A-Za-z0-9_-]+\Z")
+"""Layer and scope names: letters, digits, ``_`` and ``-`` (RegNet keys: ``block1-0``)."""
+MAX_NAME = 200
+"""Longest layer or scope name (a numeric one also becomes the ``seq`` counter)."""
 
 
 class Naming(State):
@@ -43,11 +46,15 @@ class Naming(State):
         if isinstance(alias, bool) or not isinstance(alias, (str, int)):
             raise self._error(f"a layer name must be a name or an integer, got {show(alias)}", loc)
         name = str(alias)
+        if len(name) > MAX_NAME:
+            raise self._error(
+                f"layer name of {len(name):,} characters is too long (limit {MAX_NAME})", loc
+            )
         if not _NAME_RE.match(name):
             raise self._error(
-                f"invalid layer name {name!r}",
+                f"invalid layer name {show(name)}",
                 loc,
-                "names use letters, digits and '_'; nest with scope/seq blocks",
+                "names use letters, digits, '_' and '-'; nest with scope/seq blocks",
             )
         return name
 

@@ -19,6 +19,7 @@ from graphcnn.errors import SOURCES, SpecError
 from graphcnn.ir import SourceLoc
 from graphcnn.lang import ast
 from graphcnn.lang.ast_builder import AstBuilder as _Build
+from graphcnn.lang.ast_builder import check_nesting, clip_text
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
@@ -113,18 +114,43 @@ def _lark(kind: str) -> Lark:
 
 
 def _cache_path(kind: str) -> str | bool:
-    """Lark's grammar-analysis cache, beside the grammar if writable, else lark's default."""
+    """Lark's grammar-analysis cache (a pickle) in a private per-user folder, else no cache.
+
+    Lark unpickles the cache, so a file another user could plant would run code as this user:
+    the folder (``$XDG_CACHE_HOME/graphcnn``, default ``~/.cache/graphcnn``) is created 0700 and
+    used only when it and its parent, and the cache file if present, are this user's and
+    writable by no one else. Otherwise the grammar is analysed afresh (~0.1 s), nothing written.
+    """
     import hashlib
     import os
-    import tempfile
 
-    digest = hashlib.sha256(GRAMMAR.read_bytes()).hexdigest()[:16]
-    folder = Path(tempfile.gettempdir()) / f"graphcnn-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    if not hasattr(os, "getuid"):
+        return False
     try:
-        folder.mkdir(exist_ok=True)
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        folder = Path(base) / "graphcnn"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (OSError, RuntimeError):  # RuntimeError: no home folder
+        return False
+    digest = hashlib.sha256(GRAMMAR.read_bytes()).hexdigest()[:16]
+    path = folder / f"lark-{kind}-{digest}.cache"
+    safe = _private(folder.parent, True) and _private(folder, True) and _private(path, False)
+    return str(path) if safe else False
+
+
+def _private(path: Path, is_dir: bool) -> bool:
+    """``path`` is this user's own (no symlink) and nobody else may write it; a missing file is."""
+    import os
+    import stat
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return not is_dir
     except OSError:
-        return True
-    return str(folder / f"lark-{kind}-{digest}.cache")
+        return False
+    kind_ok = stat.S_ISDIR(st.st_mode) if is_dir else stat.S_ISREG(st.st_mode)
+    return kind_ok and st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 def parse(text: str, file: str = "<spec>") -> ast.Module:
@@ -137,7 +163,7 @@ def parse(text: str, file: str = "<spec>") -> ast.Module:
         raise _syntax_error(e, text, file) from None
     except RecursionError:
         raise SpecError(
-            f"{file}: nesting too deep", hint="split the expression into steps"
+            "nesting too deep", SourceLoc(file, 1, 1), hint="split the expression into steps"
         ) from None
     return ast.Module(file, items)
 
@@ -148,7 +174,9 @@ def parse_expr(text: str, loc: SourceLoc | None = None) -> ast.Expr:
     saved = _BUILD.file
     _BUILD.file = file
     try:
-        return cast("ast.Expr", _lark("expr").parse(text))
+        expr = cast("ast.Expr", _lark("expr").parse(text))
+        check_nesting(expr)
+        return expr
     except UnexpectedInput as e:
         where = loc or SourceLoc(file, e.line, e.column)
         raise SpecError(f"invalid expression {text!r}", where) from None
@@ -194,7 +222,7 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> SpecError:
         got = (
             "end of file"
             if at_end or tok is None
-            else ("end of line" if tok.type == "_NL" else repr(str(tok)))
+            else ("end of line" if tok.type == "_NL" else repr(clip_text(str(tok))))
         )
         if at_end:
             loc = SourceLoc(file, max(text.count("\n"), 1), 1)

@@ -25,6 +25,8 @@ MAX_DEPTH = 64
 """Deepest nesting of block calls."""
 MAX_NODES = 1_000_000
 """Most nodes one graph may have."""
+MAX_WORK = 20_000_000
+"""List items one compilation may build, copy, compare or iterate over (loops on large lists)."""
 
 
 @dataclass
@@ -56,7 +58,10 @@ class State(ABC):
         self.frames: list[tuple[str, SourceLoc]] = []
         self.training = 0
         self.steps = 0
+        self.work = 0
         self.inputs_made = 0
+        self.where: SourceLoc | None = None
+        """The statement (or constant) being run: where a runaway recursion is reported."""
 
     @abstractmethod
     def _call(self, e: ast.Call, glob: dict[str, Any], env: dict[str, Any], piped: Any) -> Any:
@@ -77,6 +82,30 @@ class State(ABC):
         loc: SourceLoc,
     ) -> Tensor:
         """Add one node to the graph (shape checked, named from the scope stack)."""
+
+    def _charge(self, items: int, loc: SourceLoc) -> None:
+        """Count ``items`` of list work against :data:`MAX_WORK`."""
+        self.work += items
+        if self.work > MAX_WORK:
+            raise self._error(
+                f"spec handles more than {MAX_WORK:,} list items in total",
+                loc,
+                "a loop over a large list or range runs away",
+            )
+
+    def _charge_deep(self, value: Any, loc: SourceLoc) -> None:
+        """Count every item of a nested list (comparing it visits them all), stopping as soon as
+        the budget is spent: shared sub-lists (``y = [y, y]``) may stand for billions of items."""
+        left = MAX_WORK - self.work
+        stack, seen = [value], 0
+        while stack and seen <= left:
+            v = stack.pop()
+            if isinstance(v, (list, tuple)):
+                seen += len(v)
+                stack.extend(x for x in v if isinstance(x, (list, tuple)))
+            elif isinstance(v, str):
+                seen += len(v) // 64
+        self._charge(seen, loc)
 
     def _error(self, message: str, loc: SourceLoc, hint: str | None = None) -> SpecError:
         """A located error with the block call stack, innermost first (repeats collapsed)."""

@@ -93,18 +93,52 @@ class LoadedModule:
         return value
 
 
-def show(v: Any) -> str:
-    """A value as the spec language would write it."""
+SHOW_LIMIT = 200
+"""The most characters of a value an error message shows."""
+
+
+def show(v: Any, limit: int = SHOW_LIMIT) -> str:
+    """A value as the spec language would write it, cut to about ``limit`` characters."""
+    out: list[str] = []
+    _show(v, out, [limit], 0)
+    text = "".join(out)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _show(v: Any, out: list[str], budget: list[int], depth: int) -> None:
+    # NOTE: stops as soon as the budget is spent, so a huge or deeply shared value costs nothing.
+    if budget[0] <= 0:
+        return
+    if isinstance(v, (list, tuple)):
+        if depth > 20:
+            piece = "[...]" if isinstance(v, list) else "(...)"
+            out.append(piece)
+            budget[0] -= len(piece)
+            return
+        out.append("[" if isinstance(v, list) else "(")
+        budget[0] -= 1
+        for i, x in enumerate(v):
+            if budget[0] <= 0:
+                return
+            if i:
+                out.append(", ")
+                budget[0] -= 2
+            _show(x, out, budget, depth + 1)
+        out.append("]" if isinstance(v, list) else ("," if len(v) == 1 else "") + ")")
+        budget[0] -= 1
+        return
+    piece = _scalar(v)
+    out.append(piece)
+    budget[0] -= len(piece)
+
+
+def _scalar(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
         return "none"
     if isinstance(v, str):
         return '"' + v + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(show(x) for x in v) + "]"
-    if isinstance(v, tuple):
-        return "(" + ", ".join(show(x) for x in v) + ("," if len(v) == 1 else "") + ")"
     if isinstance(v, Tensor):
         return f"tensor %{v.node} [{', '.join(str(d) for d in v.type.shape[1:])}]"
     if isinstance(v, Block):

@@ -13,38 +13,17 @@ from typing import Any
 
 import numpy as np
 import onnx
-import pytest
 
 import graphcnn
 from graphcnn import zoo
 from graphcnn.backends.ort_engine import OrtEngine
 from graphcnn.backends.to_onnx import check
-from graphcnn.errors import GraphcnnError
 from graphcnn.ir import Graph, Op
-from graphcnn.weights import init_weights
+from helpers.zoo import reduced as zoo_reduced
 
 TOL = 1e-4  # max |ORT - torch| / max |torch|, float32
 ZOO = zoo.names()
-SLOW = {n for n in ZOO if n.startswith("vgg")} | {
-    "alexnet",  # adaptive pool to 6x6 needs the full 224x224 input
-    "resnext101_32x8d",
-    "wide_resnet50_2",
-    "resnet152",
-    "efficientnet_b6",
-    "efficientnet_b7",
-    "densenet264",
-}
-"""Models whose case takes 10-45 s (2 pipelines: seeded init, to_onnx, the full checker, ORT
-session, torch forward). vgg and alexnet run at the full 224x224, the only size their 7x7 / 6x6
-adaptive pool lowers at, and have 60-140M parameters; the others are the deepest."""
-
-
 Array = np.ndarray[Any, Any]
-
-
-def slow_marked(names: list[str]) -> list[Any]:
-    """``names`` as parameters, the :data:`SLOW` ones marked slow."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
 
 
 def lowerable(g: Graph) -> bool:
@@ -60,36 +39,7 @@ def lowerable(g: Graph) -> bool:
 
 def reduced(name: str) -> Graph:
     """The model at the smallest of 64, 96, ... 224 (or its own size) it compiles and lowers at."""
-    native = graphcnn.compile(name)
-    c, size = native.inputs[0].type.sample_shape[:2]
-    for s in (64, 96, 128, 160, 192, 224):
-        if s >= size:
-            break
-        try:
-            g = graphcnn.compile(name, input_shape=(c, s, s))
-        except GraphcnnError:
-            continue
-        if lowerable(g):
-            return g
-    return native
-
-
-def bn_weights(g: Graph, seed: int = 0) -> dict[str, Array]:
-    """Seeded init; every batch norm gets non-trivial statistics and affine parameters:
-    running_mean ~ N(0, 0.5), running_var ~ U(0.5, 2), gamma ~ U(0.5, 1.5), beta ~ N(0, 0.5)."""
-    w = init_weights(g, seed)
-    rng = np.random.default_rng(seed)
-    draw = {
-        "running_mean": lambda s: rng.normal(0.0, 0.5, s),
-        "running_var": lambda s: rng.uniform(0.5, 2.0, s),
-        "weight": lambda s: rng.uniform(0.5, 1.5, s),
-        "bias": lambda s: rng.normal(0.0, 0.5, s),
-    }
-    for n in g:
-        if n.op is Op.BATCH_NORM:
-            for p in n.params:
-                w[f"{n.name}.{p.name}"] = draw[p.name](p.shape).astype(np.float32)
-    return w
+    return zoo_reduced(name, (64, 96, 128, 160, 192, 224), fits=lowerable)
 
 
 def sample(g: Graph, batch: int = 2, seed: int = 1) -> Array:

@@ -6,8 +6,6 @@ Import it after ``pytest.importorskip("torch")``: it imports torch.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 from conftest import torchvision_meta
@@ -20,14 +18,15 @@ from graphcnn.backends.to_torch import to_torch
 META = torchvision_meta()
 TORCHVISION_MODELS = [m for m in zoo.names() if m in META]
 
-# The large ones, still run by default. Measured on the 2-core dev machine (torch 2.14 CPU):
-# `-m slow -n 2` takes ~65 s of CPU time (195 s wall while other jobs held the cores, load
+# The large ones, run at batch 1. Measured on the 2-core dev machine (torch 2.14 CPU):
+# `-m slow -n 2` took ~65 s of CPU time (195 s wall while other jobs held the cores, load
 # average 6-11); the single largest forward pass, efficientnet_b7 at 600x600, takes ~2.5 s on one
 # idle core. That is under the ~4-minute budget, so every model runs at its own resolution
 # (no reduced input sizes).
 SLOW = {
     *(m for m in TORCHVISION_MODELS if m.startswith("vgg")),
     *(f"efficientnet_b{i}" for i in range(4, 8)),
+    *(f"efficientnet_v2_{v}" for v in "sml"),  # 384-480 px: 16-53 s each on the dev machine
     "resnet152",
     "resnext101_32x8d",
     "wide_resnet50_2",
@@ -36,11 +35,6 @@ SLOW = {
     "inception_v3",
 }
 TOL = 1e-5  # max |ours - reference| / max |reference|, float32
-
-
-def slow_marked(names: list[str]) -> list[Any]:
-    """``names`` as parameters, the :data:`SLOW` ones marked slow."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
 
 
 def torchvision_model(name: str, seed: int = 0) -> nn.Module:

@@ -1,10 +1,11 @@
-"""Shared helpers of the pass tests: spec graphs, structural comparison, numeric equivalence.
+"""Shared by the pass tests: spec graphs, structural comparison, numeric equivalence.
 
 A pass test reads like the pass's docstring: it writes the graph BEFORE and the expected graph
-AFTER in the spec language, runs the pass on the first, and compares the result with the compiled
-second (:func:`assert_same_graph`: ops, inputs, names, attributes, types, parameters, outputs;
-spec locations are ignored). Then it lowers both graphs to PyTorch with the same weights and
-checks that the outputs did not change (:func:`assert_same_outputs`, eval mode,
+AFTER in the spec language and calls :func:`check_pass`, which runs the pass on the first and
+compares the result with the compiled second (:func:`assert_same_graph`: ops, inputs, names,
+attributes, types, parameters, outputs; spec locations are ignored), checks what the pass says it
+removed and rewrote, and lowers both graphs to PyTorch with the same weights to check that the
+outputs did not change (:func:`assert_same_outputs`, eval mode,
 ``max|diff| / max|ref| <= 1e-5``). BN statistics are made non-trivial
 (:func:`random_bn_weights`) so a wrong fold cannot hide behind mean 0 / var 1.
 """
@@ -13,35 +14,18 @@ from __future__ import annotations
 
 import difflib
 import math
-import textwrap
-from collections.abc import Mapping, Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence, Set
 from typing import Any
 
 import numpy as np
 
-import graphcnn
 from graphcnn.ir import Graph, Op
 from graphcnn.passes import PASSES, PassResult
-from graphcnn.weights import init_weights
+from helpers.specs import net
+from helpers.weights import random_bn_weights
 
 TOL = 1e-5
 """Largest allowed ``max|after - before| / max|before|`` of any output."""
-
-TRAINING_ONLY_OPS = frozenset({Op.DROPOUT, Op.DROP_PATH})
-"""Ops that only do something while training (inference is the identity)."""
-
-
-def spec(text: str, **kw: Any) -> Graph:
-    """Compile spec source (dedented); keyword arguments go to ``graphcnn.compile_text``."""
-    return graphcnn.compile_text(textwrap.dedent(text), **kw)
-
-
-def net(body: str, input: str = "3, 8, 8", name: str = "net") -> Graph:
-    """Compile a one-network spec: ``x = input(...)`` then ``body`` (which ends with return)."""
-    lines = textwrap.dedent(body).strip().splitlines()
-    inner = "\n".join("  " + line for line in lines)
-    return spec(f"network {name}() {{\n  x = input({input})\n{inner}\n}}\n")
 
 
 def _attr(v: Any) -> str:
@@ -90,24 +74,6 @@ def run_pass(
 
         check_weights(result.graph, result.weights, f"weights after {name}")
     return result
-
-
-def random_bn_weights(graph: Graph, seed: int = 0, dtype: str = "float32") -> dict[str, np.ndarray]:
-    """Seeded PyTorch-style weights, with non-trivial BN statistics and affine parameters:
-    running_mean ~ N(0, 0.5), running_var ~ U(0.5, 2), gamma ~ U(0.5, 1.5), beta ~ N(0, 0.5)."""
-    weights = init_weights(graph, seed, dtype)
-    rng = np.random.default_rng(seed + 1)
-    draw = {
-        "running_mean": lambda n: rng.normal(0.0, 0.5, n),
-        "running_var": lambda n: rng.uniform(0.5, 2.0, n),
-        "weight": lambda n: rng.uniform(0.5, 1.5, n),
-        "bias": lambda n: rng.normal(0.0, 0.5, n),
-    }
-    for node in graph:
-        if node.op is Op.BATCH_NORM:
-            for p in node.params:
-                weights[f"{node.name}.{p.name}"] = draw[p.name](p.shape).astype(dtype)
-    return weights
 
 
 def lowered_outputs(
@@ -171,38 +137,58 @@ def of_op(graph: Graph, *wanted: Op) -> list[str]:
     return [n.name for n in graph if n.op in wanted]
 
 
-# The zoo at a reduced input size, for the pipeline's numeric tests.
+def check_pass(
+    name: str,
+    before: str,
+    after: str | None = None,
+    *,
+    removed: Sequence[str] | Set[str] = (),
+    rewritten: Sequence[str] = (),
+    notes: Sequence[str] | None = (),
+    new_weights: bool = False,
+    input: str = "3, 8, 8",
+) -> PassResult:
+    """Run pass ``name`` on the network ``before`` (a :func:`net` body) with
+    :func:`random_bn_weights` and check everything a pass promises:
 
-SIZES: Sequence[int] = (64, 96, 128, 160, 192, 224, 256, 299)
-"""Input sizes tried in order for a zoo model; the first that compiles is used."""
+    - the result has the structure of ``after`` (``None``: unchanged);
+    - ``result.removed`` equals ``removed`` (a set: in any order, each once), ``result.rewritten``
+      equals ``rewritten``, and ``result.notes`` equals ``notes`` (``None``: not compared);
+    - ``new_weights``: the pass returns weights, which hold no key of a removed node and the
+      caller's arrays for every node it did not rewrite; otherwise it returns none (the caller's
+      weights still fit);
+    - the caller's weights are not modified, the outputs did not change, and the same pass
+      without weights gives the same graph (and no weights).
 
-
-@cache
-def zoo_input(name: str) -> tuple[int, ...]:
-    """The smallest input of :data:`SIZES` a zoo model compiles at (lenet5 keeps 1x32x32)."""
-    from graphcnn.errors import GraphcnnError
-
-    native = graphcnn.compile(name).inputs[0].type.sample_shape
-    if name == "lenet5":
-        return native
-    for s in SIZES:
-        if s >= native[1]:
-            break
-        try:
-            graphcnn.compile(name, input_shape=(native[0], s, s))
-        except GraphcnnError:
-            continue
-        return (native[0], s, s)
-    return native
-
-
-def zoo_graph(name: str) -> Graph:
-    """Zoo model ``name`` compiled at :func:`zoo_input` (a fresh graph each call)."""
-    return graphcnn.compile(name, input_shape=zoo_input(name))
-
-
-def torch_single_thread() -> None:
-    """Tests run two per machine (``-n 2``): one intra-op thread each avoids oversubscription."""
-    import torch
-
-    torch.set_num_threads(1)
+    Returns the result, for a test's own further checks.
+    """
+    graph = net(before, input)
+    weights = random_bn_weights(graph)
+    kept = {k: v.copy() for k, v in weights.items()}
+    result = run_pass(name, graph, weights)
+    assert_same_graph(result.graph, graph if after is None else net(after, input))
+    if isinstance(removed, Set):
+        assert set(result.removed) == removed and len(result.removed) == len(removed), (
+            result.removed
+        )
+    else:
+        assert result.removed == list(removed), result.removed
+    assert result.rewritten == list(rewritten), result.rewritten
+    if notes is not None:
+        assert result.notes == list(notes), result.notes
+    if new_weights:
+        assert result.weights is not None, f"{name} returned no weights"
+        for node in removed:
+            assert not [k for k in result.weights if k.startswith(node + ".")], node
+        for k, v in result.weights.items():
+            if k.rsplit(".", 1)[0] not in rewritten:
+                assert k in weights and (v is weights[k] or np.array_equal(v, weights[k])), k
+    else:
+        assert result.weights is None, f"{name} returned weights"
+    for k, v in weights.items():
+        np.testing.assert_array_equal(v, kept[k], err_msg=f"{name} modified input weight {k}")
+    assert_same_outputs(graph, weights, result.graph, result.weights if new_weights else weights)
+    graph_only = run_pass(name, graph)
+    assert graph_only.weights is None
+    assert canonical(graph_only.graph) == canonical(result.graph)
+    return result
