@@ -181,6 +181,12 @@ def test_all_ops_round_trip_through_onnx_keeps_the_cost() -> None:
     vanish = GroupOp.STOCHASTIC | {Op.IDENTITY}  # the identity at inference: not exported
     # ONNX has no adaptive pool: a dividing one is exported as the equivalent AveragePool
     vanish |= {Op.ADAPTIVE_AVG_POOL}
+    lost = ({n.op for n in g} - vanish) - {n.op for n in back}
+    assert not lost, (
+        f"the ONNX importer (backends/from_onnx/: layers.py, elementwise.py, tensors.py) "
+        f"does not bring back {sorted(map(str, lost))}: add or extend the handler of what "
+        "to_onnx emits for it"
+    )
     assert {n.op for n in back} == {n.op for n in g} - vanish
 
 
