@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from graphcnn import zoo
 from graphcnn.cost import Profile, profile
-from graphcnn.errors import GraphcnnError, SpecError
+from graphcnn.errors import SpecError
 from graphcnn.ir import Graph
 from graphcnn.lang.interp import Options, compile_module
-from graphcnn.lang.loader import MAX_SPEC_BYTES, LoadedModule, load, load_text
+from graphcnn.lang.loader import MAX_SPEC_BYTES, LoadedModule, load_text
+from graphcnn.lang.loader import resolve as resolve
 from graphcnn.lang.values import show
 from graphcnn.util import gc_paused
 
 __all__ = ["compile", "compile_text", "load_spec", "profile", "Profile", "resolve"]
-
-
-def resolve(spec_or_model: str | Path) -> tuple[LoadedModule, str | None]:
-    """A zoo model name or a spec path -> (loaded module, network name or None)."""
-    text = str(spec_or_model)
-    if text in zoo.models():
-        path = zoo.spec_path(text)
-        return load(path, path.name), text
-    p = Path(text)
-    try:
-        is_file, is_dir, exists = p.is_file(), p.is_dir(), p.exists()
-    except (OSError, ValueError) as e:  # a name too long, a NUL byte
-        why = e.strerror if isinstance(e, OSError) else str(e)
-        raise GraphcnnError(f"cannot read spec file {text[:200]!r}: {why}") from None
-    if is_file:
-        return load(p, text), None
-    if is_dir or exists:
-        what = "a directory" if is_dir else "not a regular file"
-        raise GraphcnnError(f"cannot read spec file {text!r}: it is {what}")
-    if p.suffix == ".gcnn" or "/" in text or exists:
-        raise GraphcnnError(f"cannot read spec file {text!r}: no such file")
-    close = difflib.get_close_matches(text, zoo.names(), n=3, cutoff=0.5)
-    raise GraphcnnError(
-        f"{text!r} is neither a zoo model nor a spec file",
-        f"did you mean {', '.join(close)}?" if close else "see `graphcnn list` for the zoo",
-    )
 
 
 def load_spec(spec_or_model: str | Path) -> LoadedModule:

@@ -14,11 +14,9 @@ and rejected, with the reasons, otherwise.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from graphcnn.errors import GraphcnnError
@@ -117,23 +115,10 @@ class Limits:
 
 
 def load_spec(spec: str) -> tuple[Any, str | None]:
-    """A zoo model name or a spec path -> (loaded module, network name or None).
+    """A zoo model name or a spec path -> (loaded module, network name or None)."""
+    from graphcnn.lang.loader import resolve
 
-    ``graphcnn.api.resolve``'s rule, here because this stage comes before the API's.
-    """
-    from graphcnn import zoo
-    from graphcnn.lang.loader import load
-
-    if spec in zoo.models():
-        path = zoo.spec_path(spec)
-        return load(path, path.name), spec
-    if Path(spec).is_file():
-        return load(spec, spec), None
-    close = difflib.get_close_matches(spec, zoo.names(), n=3, cutoff=0.5)
-    raise SearchError(
-        f"{spec!r} is neither a zoo model nor a spec file",
-        f"did you mean {', '.join(close)}?" if close else "see `graphcnn list` for the zoo",
-    )
+    return resolve(spec)
 
 
 def compile_with(
