@@ -19,7 +19,7 @@ from graphcnn.backends.from_onnx.importer import (
     slice_args,
 )
 from graphcnn.backends.from_onnx.values import BATCH, Const, Pending, Seq, Sym, Tensor
-from graphcnn.ir import AttrValue, Op
+from graphcnn.ir import AttrValue, Op, TensorType
 
 if TYPE_CHECKING:
     import onnx
@@ -77,12 +77,23 @@ def _split_node(imp: Importer, n: onnx.NodeProto, x: str, axis: int, start: int,
     return imp.emit(n, Op.SPLIT, [x], attrs)
 
 
+def _split_axis(
+    imp: Importer, n: onnx.NodeProto, t: TensorType, a: dict[str, Any]
+) -> tuple[int, int]:
+    """The axis a Split cuts and its size; the batch axis (symbolic) cannot be split."""
+    axis = int(a.get("axis", 0)) % len(t.shape)
+    if axis == 0 or not isinstance(t.shape[axis], int):
+        raise imp.fail(
+            n, f"splitting axis {axis} of {list(t.shape)}: only per-sample axes can be split"
+        )
+    return axis, int(t.shape[axis])
+
+
 def _h_split(imp: Importer, n: onnx.NodeProto) -> None:
     x = imp.tensor(n)
     t = imp.type(x)
     a = imp.attrs(n)
-    axis = int(a.get("axis", 0)) % len(t.shape)
-    size = int(t.shape[axis])
+    axis, size = _split_axis(imp, n, t, a)
     c = imp.opt_const(n, 1, "split sizes")
     if "split" in a:
         sizes = [int(s) for s in a["split"]]
@@ -112,8 +123,7 @@ def _h_split_to_sequence(imp: Importer, n: onnx.NodeProto) -> None:
     x = imp.tensor(n)
     t = imp.type(x)
     a = imp.attrs(n)
-    axis = int(a.get("axis", 0)) % len(t.shape)
-    size = int(t.shape[axis])
+    axis, size = _split_axis(imp, n, t, a)
     c = imp.opt_const(n, 1, "split")
     if c is None:
         if not a.get("keepdims", 1):
