@@ -4,7 +4,7 @@ Declare an architecture in the ``.gcnn`` spec language, compile it to a typed IR
 compute exact per-layer cost analytically (no weights, no forward pass)::
 
     import graphcnn
-    g = graphcnn.compile("resnet50")                # a zoo model, or a path to a .gcnn file
+    g = graphcnn.compile("resnet50")                # a zoo model, a .gcnn or an .onnx file
     p = graphcnn.profile(g)
     print(p.totals.params, p.totals.macs)            # 25557032 4089184256
 
@@ -20,7 +20,9 @@ from graphcnn.version import __version__
 if TYPE_CHECKING:
     from graphcnn.api import compile as compile
     from graphcnn.api import compile_text as compile_text
+    from graphcnn.api import load as load
     from graphcnn.api import load_spec as load_spec
+    from graphcnn.api import load_weights as load_weights
     from graphcnn.backends.to_torch import to_torch as to_torch
     from graphcnn.cost import Profile as Profile
     from graphcnn.cost import profile as profile
@@ -34,7 +36,9 @@ if TYPE_CHECKING:
 _LAZY = {
     "compile": "graphcnn.api",
     "compile_text": "graphcnn.api",
+    "load": "graphcnn.api",
     "load_spec": "graphcnn.api",
+    "load_weights": "graphcnn.api",
     "profile": "graphcnn.cost",
     "Profile": "graphcnn.cost",
     "GraphcnnError": "graphcnn.errors",

@@ -26,7 +26,10 @@ CONVENTION: dict[str, str] = {
     "with affine; "
     "layer_scale and scale (x * k, x / k) 1/element; a conv or linear with drop_connect "
     "costs the plain layer (the mask is training-only); dropout, drop_path, concat, split, "
-    "channel_shuffle, flatten, reshape, permute, identity and input 0",
+    "channel_shuffle, flatten, reshape, permute, identity and input 0; "
+    "pad 0 (a copy with a constant border, or cropped: no arithmetic; its output counts in "
+    "activation_bytes); "
+    "upsample (nearest) 0 (each output pixel copies one input pixel: no arithmetic)",
     "params": "trainable parameters (BN running statistics are buffers, counted in weight_bytes)",
     "activation_bytes": "bytes of each node's output tensor (graph input excluded); the total "
     "is the naive sum over nodes, not a liveness peak",
@@ -102,6 +105,8 @@ COST_RULES: dict[Op, CostRule] = {
     Op.MAX_POOL: _pool(-1),
     Op.AVG_POOL: _pool(0),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
+    Op.PAD: _zero,
+    Op.UPSAMPLE: _zero,
     Op.GLOBAL_AVG_POOL: lambda node, xs: (0, 0 if node.type == xs[0] else xs[0].sample_numel),
     Op.DROPOUT: _zero,
     Op.DROP_PATH: _zero,

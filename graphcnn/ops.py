@@ -28,12 +28,15 @@ class Op(str, enum.Enum):
     HARDSWISH = "hardswish"
     HARDSIGMOID = "hardsigmoid"
     GELU = "gelu"
+    LEAKY_RELU = "leaky_relu"
     LAYER_NORM = "layer_norm"
     LAYER_SCALE = "layer_scale"
     SCALE = "scale"
     MAX_POOL = "max_pool2d"
     AVG_POOL = "avg_pool2d"
     ADAPTIVE_AVG_POOL = "adaptive_avg_pool2d"
+    PAD = "pad"
+    UPSAMPLE = "upsample"
     GLOBAL_AVG_POOL = "global_avg_pool"
     DROPOUT = "dropout"
     DROP_PATH = "drop_path"
@@ -56,8 +59,11 @@ class GroupOp:
     """Op categories, each defined once. Membership is what the stages rely on."""
 
     ACTIVATION = frozenset(
-        {Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.HARDSIGMOID, Op.GELU}
-    )
+        {
+            Op.RELU, Op.RELU6, Op.SIGMOID, Op.TANH, Op.SILU, Op.HARDSWISH, Op.HARDSIGMOID,
+            Op.GELU, Op.LEAKY_RELU,
+        }
+    )  # fmt: skip
     """Elementwise, one input, shape kept, no parameters, 1 FLOP per element."""
 
     PER_POSITION = ACTIVATION | {Op.LAYER_NORM, Op.LAYER_SCALE, Op.SCALE, Op.PERMUTE}
@@ -88,6 +94,12 @@ class GroupOp:
 
     SOURCE = frozenset({Op.INPUT})
     """Ops without inputs."""
+
+    # NOTE: pad is in no category: it copies its input into a new tensor (not a view), its
+    # border is a constant that no per-channel affine map commutes with (fold_bn never folds
+    # across it), and it computes nothing (no MACs).
+    # NOTE: upsample (nearest) is in no category either: it copies each input pixel into an
+    # s x s block of a new tensor (not a view, not per-position: the output grid is finer).
 
 
 def arity(op: Op) -> int | None:

@@ -219,6 +219,34 @@ def _adaptive(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple
     return _checked((x.shape[0], x.shape[1], oh, ow), x.dtype), ()
 
 
+def _pad(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
+    (x,) = xs
+    _rank(x, 4, "pad")
+    left, right, top, bottom = attr_ints(attrs, "pads")
+    _, c, h, w = x.shape
+    oh, ow = int(h) + top + bottom, int(w) + left + right
+    if oh < 1 or ow < 1:
+        raise ShapeError(
+            f"pad: pads {[left, right, top, bottom]} (left, right, top, bottom) crop the input "
+            f"{fmt_shape(x)} to nothing ({oh}x{ow})",
+            "a negative pad removes that many rows or columns; keep at least one",
+        )
+    return _checked((x.shape[0], c, oh, ow), x.dtype), ()
+
+
+def _upsample(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
+    (x,) = xs
+    _rank(x, 4, "upsample")
+    sh, sw = attr_pair(attrs, "scale")
+    if sh < 1 or sw < 1:
+        raise ShapeError(
+            f"upsample: scale {sh}x{sw} must be >= 1",
+            "nearest upsampling repeats each pixel scale times; to shrink, use a pool",
+        )
+    _, c, h, w = x.shape
+    return _checked((x.shape[0], c, int(h) * sh, int(w) * sw), x.dtype), ()
+
+
 def _global(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
     _rank(x, 4, "global_avgpool")
@@ -360,6 +388,8 @@ SHAPE_RULES: dict[Op, Rule] = {
     Op.AVG_POOL: _pool("avgpool"),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
     Op.GLOBAL_AVG_POOL: _global,
+    Op.PAD: _pad,
+    Op.UPSAMPLE: _upsample,
     Op.DROPOUT: _same,
     Op.DROP_PATH: _same,
     Op.ADD: _add,

@@ -172,8 +172,9 @@ network allops() {
   raw = x -> maxpool(3, stride: 1, pad: 1) -> relu6 as raw    # no grad upstream: nothing saved
   x = x -> conv(8, 3, pad: 1) -> bn -> relu -> lrn(3)
   x = x * raw                                                 # saves only raw
-  y = concat(relu6(x) + sigmoid(x), tanh(x) * silu(x), hardswish(x), gelu(x))
-  y = y -> maxpool(2) -> avgpool(3, stride: 1, pad: 1) -> adaptive_avgpool(4)
+  y = concat(relu6(x) + sigmoid(x), tanh(x) * silu(x), hardswish(x) + leaky_relu(x), gelu(x))
+  y = y -> pad([0, 1, 1, 0], value: "-inf") -> maxpool(2) -> upsample(2)
+        -> avgpool(3, stride: 1, pad: 1) -> adaptive_avgpool(4)
   g = y -> global_avgpool -> conv(32, 1) -> sigmoid
   y = y * g
   p, q = split(y, 2)

@@ -49,6 +49,7 @@ REMOVED_BY_INFERENCE = (Op.BATCH_NORM, Op.DROPOUT, Op.DROP_PATH)
 
 # BNs that cannot fold: after a concat (DenseNet) or in front of an activation (pre-activation).
 KEEPS_BN = {n for n in zoo.names() if n.startswith("densenet")} | {"preact_resnet18"}
+KEEPS_BN |= {"nasnetalarge"} & set(zoo.names())  # final_path_bn follows a concat
 
 # --------------------------------------------------------------------------------- registry
 

@@ -25,7 +25,7 @@ from graphcnn.search import (
     parse_space,
     run_search,
 )
-from graphcnn.search.candidate import totals
+from graphcnn.search.candidate import roofline_time, totals
 from graphcnn.search.compound import Compound, compound_space, law_check
 from graphcnn.search.pareto import dominates, front
 from graphcnn.search.space import route
@@ -124,6 +124,26 @@ def test_evaluator_cost_is_the_cost_model_and_is_parsed_once() -> None:
     assert ev.compiled == n  # cached: the same spec values are compiled once
 
 
+@pytest.mark.parametrize("model", ["googlenet", "mobilenet_v3_small", "densenet121"])
+def test_roofline_time_equals_the_roofline_analysis(model: str) -> None:
+    """The search's fast path is the analysis' number, to the float, for every device/dtype,
+    with a memo (times cached per shape key) and without."""
+    from graphcnn.analysis import roofline
+    from graphcnn.analysis.devices import get_device
+
+    for device, dtype in (("h100-sxm", "float16"), ("cpu", "float32")):
+        dev = get_device(device)
+        for batch in (None, 8):
+            g = graphcnn.compile(model, batch=batch)
+            want = roofline.total(roofline.analyze(g, dev, dtype)).time_s
+            assert roofline_time(g, dev, dtype) == want
+    ev = Evaluator("resnet18", fixed={"classes": "10"}, device="h100-sxm")
+    for layers in ("[1, 1, 1, 1]", "[2, 1, 1, 2]", "[2, 2, 1, 2]"):
+        got = ev.cost({"layers": layers}).latency_s
+        g = graphcnn.compile("resnet18", params={"classes": 10, "layers": layers})
+        assert got == roofline.total(roofline.analyze(g, get_device("h100-sxm"))).time_s
+
+
 @pytest.mark.parametrize("model", ["googlenet", "inception_v3", "efficientnet_b0", "densenet121"])
 def test_totals_equal_the_profile(model: str) -> None:
     # googlenet and inception_v3 have training-only auxiliary heads, left out of both
@@ -203,6 +223,20 @@ def test_study_resumes_from_its_storage(tmp_path: Path) -> None:
     ]
     with pytest.raises(SearchError, match="other settings.*objective"):
         run_search(_config(tmp_path, objective=parse_objective("macs")))
+
+
+def test_study_resumes_from_a_journal_file(tmp_path: Path) -> None:
+    log = tmp_path / "j" / "study.log"
+    log.parent.mkdir()
+    first = run_search(_config(tmp_path, trials=3, storage=f"journal:{log}"))
+    assert log.is_file() and not (tmp_path / "study.db").exists()
+    more = run_search(_config(tmp_path, trials=5, storage=f"journal:{log}"))
+    assert more.counts()["complete"] == 5
+    assert [t.to_json() for t in more.trials[: len(first.trials)]] == [
+        t.to_json() for t in first.trials
+    ]
+    with pytest.raises(SearchError, match="cannot open storage"):
+        run_search(_config(tmp_path, storage="journal:"))
 
 
 def test_grid_sampler_walks_the_grid_once(tmp_path: Path) -> None:

@@ -148,7 +148,9 @@ def test_cell_search_trains_on_digits(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_workers_share_one_study(tmp_path: Path) -> None:
+@pytest.mark.parametrize("storage", [None, "journal"])
+def test_two_workers_share_one_study(tmp_path: Path, storage: str | None) -> None:
+    extra = [] if storage is None else ["--storage", f"journal:{tmp_path / 'study.log'}"]
     cmd = [
         sys.executable,
         "-m",
@@ -169,9 +171,12 @@ def test_two_workers_share_one_study(tmp_path: Path) -> None:
         str(tmp_path),
         "--json",
         "--no-plot",
+        *extra,
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=REPO)
     obj = json.loads(out.stdout)
+    assert obj["storage"].startswith("journal:" if storage else "sqlite:")
+    assert (tmp_path / ("study.log" if storage else "study.db")).is_file()
     assert 30 <= obj["counts"]["complete"] <= 31  # each process may finish its last trial
     assert {t["worker"] for t in obj["trials"]} == {0, 1}  # both processes evaluated trials
     numbers = sorted(t["number"] for t in obj["trials"])

@@ -285,6 +285,12 @@ POSITIVE = {
         Op.ADAPTIVE_AVG_POOL, attrs("adaptive_avgpool", (2, 3)), ((8, 7, 7),), (8, 2, 3)
     ),
     "global_avgpool": Case(Op.GLOBAL_AVG_POOL, attrs("global_avgpool"), ((8, 7, 7),), (8, 1, 1)),
+    "pad (left, right, top, bottom)": Case(
+        Op.PAD, attrs("pad", [1, 2, 3, 0], value="-inf"), ((8, 7, 7),), (8, 10, 10)
+    ),
+    "upsample (H by 2, W by 3)": Case(
+        Op.UPSAMPLE, attrs("upsample", [2, 3]), ((8, 7, 5),), (8, 14, 15)
+    ),
     "dropout": Case(Op.DROPOUT, attrs("dropout"), ((10,),), (10,)),
     "drop_path": Case(Op.DROP_PATH, attrs("drop_path", 0.2), ((8, 4, 4),), (8, 4, 4)),
     "add": Case(Op.ADD, {}, ((8, 4, 4), (8, 4, 4)), (8, 4, 4)),
@@ -301,6 +307,7 @@ POSITIVE = {
     "softmax": Case(Op.SOFTMAX, attrs("softmax"), ((10,),), (10,)),
     "identity": Case(Op.IDENTITY, attrs("identity"), ((8, 4, 4),), (8, 4, 4)),
     "hardsigmoid": Case(Op.HARDSIGMOID, attrs("hardsigmoid"), ((8, 4, 4),), (8, 4, 4)),
+    "leaky_relu": Case(Op.LEAKY_RELU, attrs("leaky_relu", 0.2), ((8, 4, 4),), (8, 4, 4)),
     "layer_norm": Case(Op.LAYER_NORM, attrs("layer_norm"), ((8, 4, 4),), (8, 4, 4), (_w(8), _b(8))),
     "layer_norm last": Case(
         Op.LAYER_NORM, attrs("layer_norm", axis=-1), ((4, 5, 8),), (4, 5, 8), (_w(8), _b(8))

@@ -42,7 +42,7 @@ network allops(classes = 10) {
   x = x -> conv(16, 3, pad: 1, bias: false) as stem -> bn as stem_bn -> gelu
   a = x -> conv(16, 3, pad: 2, dilation: 2, groups: 4) as dil -> relu6 -> relu
   b = x -> conv(16, 1) as pw -> silu
-  c = x -> hardswish -> dropout(0.2) -> drop_path(0.1)
+  c = x -> hardswish -> leaky_relu(0.1) -> dropout(0.2) -> drop_path(0.1)
   d = (x -> sigmoid) * (x -> global_avgpool -> conv(16, 1) as gate -> tanh)
   x = concat([a + b, c, d]) -> channel_shuffle(4)
   p, q = split(x, [16, 32])
@@ -50,8 +50,10 @@ network allops(classes = 10) {
   r = x -> permute([0, 2, 3, 1]) -> layer_norm(axis: -1) -> linear(48, last_dim: true) as pw2
         -> gelu(approximate: "tanh") -> permute([0, 3, 1, 2]) -> layer_scale(0.5) as gamma
   x = (x + r * 0.17) -> layer_norm -> hardsigmoid -> scale(2.0, divide: true)
-  x = x -> maxpool(3, stride: 2, pad: 1, ceil: true) -> avgpool(3, stride: 1, pad: 1)
-  x = x -> avgpool(2, count_include_pad: false) -> adaptive_avgpool(2) -> softmax(axis: 1)
+  x = x -> pad([0, 1, 1, 0], value: "-inf") -> maxpool(3, stride: 2, pad: 1, ceil: true)
+        -> avgpool(3, stride: 1, pad: 1)
+  x = x -> avgpool(2, count_include_pad: false) -> upsample([2, 4]) -> adaptive_avgpool(2)
+        -> softmax(axis: 1)
   x = x -> reshape([48, 4]) -> flatten -> linear(32) as fc1 -> bn as fc1_bn -> gelu
   return x -> linear(classes) as fc
 }

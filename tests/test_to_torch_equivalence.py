@@ -132,10 +132,12 @@ def _all_ops_reference(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
     x = x + r * 0.17
     x = _layer_norm(x, 1, 1e-6) * _c11(m.ln2.weight) + _c11(m.ln2.bias)
     x = x * _c11(m.gamma2)
-    x = 0.5 * _hardsigmoid(x) + x / 4
+    x = 0.5 * _hardsigmoid(x) + F.leaky_relu(x, 0.2) / 4
+    x = F.pad(x, (0, 1, 1, 0), value=-math.inf)  # pad (left, right, top, bottom)
     x = nn.MaxPool2d(3, 2, 1, ceil_mode=True)(x)
-    x = nn.AvgPool2d(3, 1, 1)(x)
     x = nn.AvgPool2d(2, count_include_pad=False)(x)
+    x = x.repeat_interleave(2, dim=2).repeat_interleave(4, dim=3)  # upsample([2, 4])
+    x = nn.AvgPool2d(3, 1, 1)(x)
     x = torch.softmax(F.adaptive_avg_pool2d(x, 2), 1).reshape(n, 48, 4).flatten(1)
     x = _bn(x @ m.fc1.weight.T + m.fc1.bias, m.fc1_bn, 1e-5)
     x = 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))

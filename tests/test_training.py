@@ -29,6 +29,7 @@ from helpers.zoo import reduced, zoo_params
 import graphcnn
 from graphcnn import datasets, zoo
 from graphcnn.ir import Graph
+from graphcnn.weights import expected
 
 # Candidate square input sizes, smallest first; a model keeps its own size if that is smaller.
 # 32 is left out on purpose: at 32x32 most ImageNet nets end on 1x1 maps, where train-mode batch
@@ -119,11 +120,13 @@ def test_one_sgd_step_trains_every_parameter(name: str, torch1: Any) -> None:
         f"{len(zero)}/{len(params)} parameters got an all-zero gradient: {zero[:10]}"
     )
     # ...but the training-only auxiliary heads, and the classifier, must all learn.
-    training_only = [n for n in params if g[n.rsplit(".", 1)[0]].training_only]
+    # parameter key -> its node (a layer scale's key is its node's own name, not node.param)
+    owner = {key: node for key, (_, node) in expected(g).items()}
+    training_only = [n for n in params if owner[n].training_only]
     assert bool(training_only) == has_aux, training_only
     assert not [n for n in training_only if n in zero], zero
     classifier = g.outputs[logits_at][1]
-    assert not [n for n in params if n.rsplit(".", 1)[0] == classifier and n in zero], zero
+    assert not [n for n in params if owner[n].name == classifier and n in zero], zero
 
     opt.step()
     with torch.no_grad():

@@ -9,8 +9,9 @@ Three measurements, each printed as a markdown table (and all as JSON with ``--j
    hit (a candidate whose spec values were already costed: what a search over training
    hyperparameters mostly sees); and, for comparison, ``graphcnn.compile`` from the file each
    time (parse included). Median of ``--reps`` runs, process CPU time and wall clock.
-2. **workers**: the same study finished by 1 and by 2 processes on one SQLite storage
-   (``run_search(config, workers=N)``), wall clock. The default study trains each accepted cell
+2. **workers**: the same study finished by 1 and by 2 processes on one storage (``--storage
+   sqlite``, graphcnn's default, or ``journal``, Optuna's journal file) (``run_search(config,
+   workers=N)``), wall clock. The default study trains each accepted cell
    candidate of ``docs/examples/nasnet_cells.gcnn`` for one epoch on digits with one thread per
    process (``--speedup-objective macs`` runs a cost-only study instead).
 3. **the compound-scaling law** (``--law``): d * w^2 * r^2 against the exact FLOPs ratios of
@@ -106,7 +107,7 @@ def candidates(n: int, reps: int) -> dict[str, dict[str, float]]:
     }
 
 
-def workers(trials: int, objective: str) -> dict[str, float]:
+def workers(trials: int, objective: str, storage: str = "sqlite") -> dict[str, float]:
     import optuna
 
     from graphcnn.search import SearchConfig, parse_objective, parse_space, run_search
@@ -127,6 +128,7 @@ def workers(trials: int, objective: str) -> dict[str, float]:
                 out=Path(tmp),
                 trials=trials,
                 train=train,
+                storage=f"journal:{Path(tmp) / 'study.log'}" if storage == "journal" else None,
             )
             t0 = time.perf_counter()
             result = run_search(config, workers=n)
@@ -148,6 +150,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--trials", type=int, default=8, help="trials of the workers study")
     ap.add_argument("--speedup-objective", default="val_accuracy", choices=["val_accuracy", "macs"])
+    ap.add_argument(
+        "--storage",
+        default="sqlite",
+        choices=["sqlite", "journal"],
+        help="the workers study's storage: graphcnn's default SQLite file, or a journal file",
+    )
     ap.add_argument("--skip-candidates", action="store_true")
     ap.add_argument("--skip-workers", action="store_true")
     ap.add_argument("--law", action="store_true")
@@ -167,9 +175,12 @@ def main() -> None:
             )
         print()
     if not args.skip_workers:
-        w = workers(args.trials, args.speedup_objective)
+        w = workers(args.trials, args.speedup_objective, args.storage)
         report["workers"] = w
-        print(f"study of {args.trials} complete trials ({args.speedup_objective}), wall clock\n")
+        print(
+            f"study of {args.trials} complete trials ({args.speedup_objective}), "
+            f"{args.storage} storage, wall clock\n"
+        )
         print("| processes | seconds | complete |")
         print("|---|---:|---:|")
         print(f"| 1 | {w['1 process']:.1f} | {w['complete (1)']:.0f} |")

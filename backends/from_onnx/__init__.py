@@ -7,13 +7,16 @@ package is imported lazily and torch never is.
 
 What maps to what:
 
-- Conv (2-D, symmetric pads; ``auto_pad`` resolved) -> conv2d; Gemm (any ``transB``, ``alpha`` and
-  ``beta`` folded into the weights) and MatMul (+ a constant Add) -> linear; BatchNormalization ->
-  batch_norm; LRN -> lrn; Relu, Sigmoid, Tanh, HardSwish, Gelu -> themselves; Clip(0, 6) -> relu6
-  (Clip(0, inf) -> relu); MaxPool, AveragePool, GlobalAveragePool, ReduceMean over (2, 3) ->
-  pools; Add, Mul (broadcast), Concat, Softmax -> themselves; Split and Slice -> split nodes;
-  Reshape, Flatten, Squeeze, Unsqueeze -> flatten or reshape (nothing when the shape is kept);
-  Dropout, Identity and Cast to the model's own float type -> nothing.
+- Conv (2-D; ``auto_pad`` resolved) -> conv2d; Gemm (any ``transB``, ``alpha`` and ``beta``
+  folded into the weights) and MatMul (+ a constant Add) -> linear; BatchNormalization ->
+  batch_norm; LRN -> lrn; Relu, Sigmoid, Tanh, HardSwish, Gelu, LeakyRelu -> themselves;
+  Clip(0, 6) -> relu6 (Clip(0, inf) -> relu); MaxPool, AveragePool, GlobalAveragePool,
+  ReduceMean over (2, 3) -> pools (asymmetric pads of a Conv or MaxPool, as TF "same" padding
+  is exported: a pad node first); Pad -> pad; Add, Mul (broadcast), Concat, Softmax ->
+  themselves; Split and Slice -> split nodes; Reshape, Flatten, Squeeze, Unsqueeze -> flatten or
+  reshape (nothing when the shape is kept); Reshape [-1] -> Gather of every element in order
+  (the dynamo exporter's ``as_strided``) -> a view; Dropout, Identity and Cast to the model's
+  own float type -> nothing.
 - Patterns: ``x * Sigmoid(x)`` -> silu; ``x * HardSigmoid(x)`` -> hardswish; the exact erf form
   ``0.5 * x * (1 + Erf(x / sqrt(2)))`` (any association) -> gelu; Reshape [N, g, C/g, H, W] ->
   Transpose (0, 2, 1, 3, 4) -> Reshape [N, C, H, W] -> channel_shuffle.
@@ -36,15 +39,22 @@ exporter's ``pkg.torch.onnx.name_scopes``; any other name is used as it is, made
 dotted scope name. The input is the first graph input that is not an initializer; a symbolic
 batch becomes ``N``.
 
+A layer whose weight lost its name (the legacy exporter folds a batch norm into the conv
+before it and calls the result ``onnx::Conv_123``) is named by its module when it is that
+module's only layer with parameters, so its keys are ``<module>.weight`` and ``<module>.bias``.
+
 Errors are :class:`OnnxImportError` (a :class:`GraphcnnError`: exit code 2 in the CLI): every
-unsupported op type is listed once with its count, and each conversion problem names the node.
+unsupported op type is listed once with its count (attention first: a MatMul or Einsum of two
+activations, with the Softmax count, as transformers have), and each conversion problem names
+the node.
 
 Layout (imports go down this list only, so there are no cycles): :mod:`.errors`,
 :mod:`.values` (what an ONNX name stands for) and :mod:`.naming` (IR names from torch's) ->
 :mod:`.loading` (read and check the file) and :mod:`.importer` (the state object handlers
 receive, with its helpers) -> :mod:`.folding` (constant and shape folding) and the handlers
-:mod:`.layers`, :mod:`.elementwise` (with the patterns), :mod:`.tensors` -> :mod:`.handlers`
-(the op table ``HANDLERS``) -> :mod:`.driver` (:func:`from_onnx`: convert, name, finish).
+:mod:`.layers`, :mod:`.elementwise` (with the patterns), :mod:`.tensors`, :mod:`.pad` (constant
+Pad of H and W -> pad) -> :mod:`.handlers` (the op table ``HANDLERS``) -> :mod:`.driver`
+(:func:`from_onnx`: convert, name, finish).
 """
 
 from graphcnn.backends.from_onnx.driver import from_onnx

@@ -125,6 +125,7 @@ def _check_supported(nodes: list[onnx.NodeProto], inits: set[str]) -> None:
     """One error listing every op type that has no IR counterpart, with counts."""
     const = set(inits)
     bad: Counter[str] = Counter()
+    attention: Counter[str] = Counter()
     for n in nodes:
         op = n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"
         # CastLike only takes the element type of its second input
@@ -132,8 +133,23 @@ def _check_supported(nodes: list[onnx.NodeProto], inits: set[str]) -> None:
         inputs_const = all(i in const for i in used if i)
         if op in SHAPE_SOURCES or (inputs_const and n.domain in ("", "ai.onnx")):
             const.update(o for o in n.output if o)
+        elif op in ("MatMul", "Einsum") and sum(i not in const for i in n.input if i) > 1:
+            attention[f"{op} between two activations"] += 1
         elif op not in DATA_OPS:
             bad[op] += 1
+        elif op == "Softmax":
+            attention["Softmax over tokens"] += 1
+    if attention.total() > attention["Softmax over tokens"]:
+        items = sorted(attention.items(), key=lambda kv: (-kv[1], kv[0]))
+        rest = sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))
+        raise OnnxImportError(
+            "attention is not supported: "
+            + ", ".join(f"{op} x{k}" for op, k in items)
+            + (" (also unsupported: " + ", ".join(f"{op} x{k}" for op, k in rest) + ")"
+               if rest else ""),
+            "the IR has layers with weights, not products of two activations (q @ k^T, "
+            "attn @ v): transformers (ViT, Swin, MaxViT) cannot be imported",
+        )  # fmt: skip
     if bad:
         items = sorted(bad.items(), key=lambda kv: (-kv[1], kv[0]))
         raise OnnxImportError(
@@ -222,6 +238,27 @@ def _convert(imp: Importer, n: onnx.NodeProto) -> None:
         ) from None
 
 
+def _name_folded_layers(imp: Importer, order: list[Node]) -> None:
+    """A layer whose weight lost its name takes its module's path as if it were
+    ``<path>.weight``, when it is the only layer with parameters of that module.
+
+    The legacy exporter folds a batch norm into the conv before it and names the new weight
+    ``onnx::Conv_123``; with the conv alone in its module the path names it anyway, but a conv
+    module that also pads (timm's ``Conv2dSame``) would make it ``conv_dw.conv2d``.
+    """
+    named = {imp.hints[node.name].param for node in order} - {None}
+    count: Counter[str] = Counter()
+    for node in order:
+        h = imp.hints[node.name]
+        if node.params and not h.param and h.path:
+            count[h.path] += 1
+    for node in order:
+        h = imp.hints[node.name]
+        if node.params and not h.param and h.path and count[h.path] == 1:
+            if h.path not in named:
+                h.param = h.path
+
+
 def _finish_graph(imp: Importer, outputs: list[tuple[str, str]]) -> tuple[Graph, Weights]:
     """Drop dead nodes (patterns leave some), give every node its final name, rebuild."""
     g = imp.g
@@ -230,6 +267,7 @@ def _finish_graph(imp: Importer, outputs: list[tuple[str, str]]) -> tuple[Graph,
         if node.name in live:
             live.update(node.inputs)
     order = [node for node in g if node.name in live and node.op is not Op.INPUT]
+    _name_folded_layers(imp, order)
     params = {h.param for ir, h in imp.hints.items() if ir in live and h.param}
     paths: dict[str, set[Op]] = {}
     for node in order:

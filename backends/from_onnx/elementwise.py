@@ -40,7 +40,14 @@ def _is_op(imp: Importer, ir: str, op: Op, src: str | None = None) -> bool:
 
 
 def _scalar(c: Const) -> float | None:
-    return float(c.value.reshape(-1)[0]) if c.value.size == 1 and not has_sym(c.value) else None
+    """A one-element constant's value as the shortest decimal that reads back as the same number
+    in its dtype: a float32 0.17 is the 0.17 a spec wrote, not 0.17000000178813934."""
+    import numpy as np
+
+    if c.value.size != 1 or has_sym(c.value):
+        return None
+    v = c.value.reshape(-1)[0]
+    return float(np.format_float_positional(v) if isinstance(v, np.floating) else v)
 
 
 def _h_add(imp: Importer, n: onnx.NodeProto) -> None:
@@ -85,6 +92,10 @@ def _h_add(imp: Importer, n: onnx.NodeProto) -> None:
             t, decls = infer_node(node.op, attrs, [imp.type(i) for i in node.inputs])
             imp.g.nodes[a.ir] = node.replace(attrs=attrs, params=decls)
             imp.params[(a.ir, "bias")] = params["bias"]
+            hint = imp.hints[a.ir]
+            if hint.param is None and b.name.endswith(".bias") and len(b.name) > 5:
+                # a MatMul's weight is a transposed copy (`fc.weight_t`): the bias names the layer
+                hint.param = b.name[: -len(".bias")]
             del imp.biasable[src]
             imp.set(n, a)
             return
@@ -130,6 +141,9 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
         if b.kind == "erf1":  # x * (1 + erf(x / sqrt 2))
             imp.set(n, Pending("gelu2", a.ir, "Erf", b.node))
             return
+        if b.kind == "erf1_half":  # x * (0.5 * (1 + erf(x / sqrt 2))): the dynamo exporter
+            imp.set(n, Tensor(imp.emit(n, Op.GELU, [a.ir], {})))
+            return
     if isinstance(a, Pending) and isinstance(b, Pending) and a.base == b.base:
         kinds = {p.kind: p for p in (a, b)}
         half = kinds.get("scaled")
@@ -144,6 +158,9 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
                     imp.set(n, a)
                     return
                 imp.set(n, Pending("scaled", a.ir, "Mul", n.name, k))
+                return
+            if a.kind == "erf1" and abs(k - 0.5) < 1e-6:
+                imp.set(n, Pending("erf1_half", a.base, a.op_type, a.node))
                 return
             if a.kind == "gelu2" and abs(k - 0.5) < 1e-6:
                 imp.set(n, Tensor(imp.emit(n, Op.GELU, [a.base], {})))
@@ -161,7 +178,7 @@ def _h_mul(imp: Importer, n: onnx.NodeProto) -> None:
             c = int(imp.type(a.ir).shape[1])
             params = {"": b.value.reshape(c, 1, 1)}
             attrs = {"init": 1.0, "flat": False}
-            imp.set(n, Tensor(imp.emit(n, Op.LAYER_SCALE, [a.ir], attrs, params)))
+            imp.set(n, Tensor(imp.emit(n, Op.LAYER_SCALE, [a.ir], attrs, params, b.name)))
             return
     if _materialize_one(imp, n):
         _h_mul(imp, n)

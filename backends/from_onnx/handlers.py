@@ -10,6 +10,8 @@ from __future__ import annotations
 from graphcnn.backends.from_onnx.elementwise import ELEMENTWISE_HANDLERS
 from graphcnn.backends.from_onnx.importer import Handler
 from graphcnn.backends.from_onnx.layers import LAYER_HANDLERS
+from graphcnn.backends.from_onnx.pad import PAD_HANDLERS
+from graphcnn.backends.from_onnx.resize import RESIZE_HANDLERS
 from graphcnn.backends.from_onnx.tensors import TENSOR_HANDLERS
 
 DATA_OPS = {
@@ -17,9 +19,10 @@ DATA_OPS = {
     "HardSwish", "HardSigmoid", "Gelu", "Erf", "MaxPool", "AveragePool", "GlobalAveragePool",
     "ReduceMean", "LayerNormalization", "Dropout", "Identity", "Add", "Mul", "Div", "Concat",
     "Split", "Slice", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Softmax", "Transpose",
-    "Shape", "Cast", "CastLike", "Constant", "SplitToSequence", "SequenceAt",
+    "Shape", "Cast", "CastLike", "Constant", "SplitToSequence", "SequenceAt", "Gather", "LeakyRelu",
 }  # fmt: skip
 """ONNX ops the importer converts when they compute on activations."""
+DATA_OPS |= set(PAD_HANDLERS) | set(RESIZE_HANDLERS)
 
 SHAPE_SOURCES = {"Shape", "Size", "Constant", "ConstantOfShape"}
 """Ops whose output is constant (given the input size) even when their input is not."""
@@ -28,4 +31,8 @@ SHAPE_SOURCES = {"Shape", "Size", "Constant", "ConstantOfShape"}
 HANDLERS: dict[str, Handler] = {**LAYER_HANDLERS, **ELEMENTWISE_HANDLERS, **TENSOR_HANDLERS}
 """ONNX op type -> the function that converts a node of it applied to activations."""
 assert len(HANDLERS) == len(LAYER_HANDLERS) + len(ELEMENTWISE_HANDLERS) + len(TENSOR_HANDLERS)
+assert not HANDLERS.keys() & PAD_HANDLERS.keys()
+HANDLERS.update(PAD_HANDLERS)
+assert not HANDLERS.keys() & RESIZE_HANDLERS.keys()
+HANDLERS.update(RESIZE_HANDLERS)
 assert set(HANDLERS) | {"Shape", "Constant"} == DATA_OPS

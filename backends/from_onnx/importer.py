@@ -9,6 +9,7 @@ add IR nodes through the shape rules, and build the errors that name the node. H
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,10 @@ from graphcnn.backends.from_onnx.values import (
 )
 from graphcnn.ir import AttrValue, Dim, Graph, Node, Op, TensorType, freeze
 from graphcnn.shapes import ShapeError, infer_node
+
+_KEY = re.compile(r"[A-Za-z_][\w-]*(\.[\w-]+)+")
+"""A state_dict key as torch's exporters keep it (``features.1.0.layer_scale``), not
+``onnx::Mul_12`` or ``val_3``."""
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,6 +164,11 @@ class Importer:
         stem = None
         if param_name and param_name.endswith(".weight") and len(param_name) > 7:
             stem = param_name[: -len(".weight")]
+        elif param_name and "" in params and _KEY.fullmatch(param_name):
+            # a parameter keyed by its node's name (a layer scale's gamma): torch's key, or
+            # graphcnn's own ``<key>.value`` (to_onnx's initializer_name)
+            out = n.output[0]
+            stem = out if param_name == f"{out}.value" else param_name
         self.hints[ir] = Hint(stem, module_path(n), n.name or n.output[0])
         return ir
 

@@ -1,13 +1,14 @@
 """Handlers of the ONNX ops that are IR layers: conv, linear, norms, activations, pools.
 
-Conv (2-D, symmetric pads; ``auto_pad`` resolved) -> conv2d; Gemm (any ``transB``, ``alpha``
-and ``beta`` folded into the weights) and MatMul -> linear (a MatMul of a rank > 2 activation:
-``linear(last_dim: true)``); BatchNormalization -> batch_norm; LayerNormalization over the last
-axis -> layer_norm; LRN -> lrn; Relu, Sigmoid, HardSwish, Gelu (exact or tanh) -> themselves
-(Tanh: :mod:`.elementwise`, as it may be part of the tanh gelu); Clip(0, 6) -> relu6
-(Clip(0, inf) -> relu); MaxPool, AveragePool, GlobalAveragePool, ReduceMean over (2, 3) -> pools;
-Softmax -> softmax. A bias-less conv or linear is recorded in ``Importer.biasable`` so that a
-following constant Add becomes its bias (:mod:`.elementwise`).
+Conv (2-D; ``auto_pad`` resolved; asymmetric pads: a pad node first) -> conv2d; Gemm (any
+``transB``, ``alpha`` and ``beta`` folded into the weights) and MatMul -> linear (a MatMul of a
+rank > 2 activation: ``linear(last_dim: true)``); BatchNormalization -> batch_norm;
+LayerNormalization over the last axis -> layer_norm; LRN -> lrn; Relu, Sigmoid, HardSwish, Gelu
+(exact or tanh), LeakyRelu -> themselves (Tanh: :mod:`.elementwise`, as it may be part of the
+tanh gelu); Clip(0, 6) -> relu6 (Clip(0, inf) -> relu); MaxPool (asymmetric pads: a pad node of -inf
+first), AveragePool, GlobalAveragePool, ReduceMean over (2, 3) -> pools; Softmax -> softmax.
+A bias-less conv or linear is recorded in ``Importer.biasable`` so that a following constant
+Add becomes its bias (:mod:`.elementwise`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,14 @@ if TYPE_CHECKING:
 
 def _pads(imp: Importer, n: onnx.NodeProto, x: str, kernel: Sequence[int]) -> tuple[int, int]:
     """Symmetric (h, w) padding from ``pads``/``auto_pad``; asymmetric padding is an error."""
+    return _padded(imp, n, x, kernel, None)[1]
+
+
+def _padded(
+    imp: Importer, n: onnx.NodeProto, x: str, kernel: Sequence[int], fill: float | None
+) -> tuple[str, tuple[int, int]]:
+    """The window's input and its symmetric (h, w) padding from ``pads``/``auto_pad``: asymmetric
+    padding becomes a pad node filled with ``fill`` (an error where ``fill`` is None)."""
     a = imp.attrs(n)
     auto = a.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else str(auto)
@@ -46,6 +55,12 @@ def _pads(imp: Importer, n: onnx.NodeProto, x: str, kernel: Sequence[int]) -> tu
         pads = list(a.get("pads", [0, 0, 0, 0]))
     if len(pads) != 4:
         raise imp.fail(n, f"only 2-D windows are supported (pads {pads})")
+    if fill is not None and (pads[0] != pads[2] or pads[1] != pads[3]):
+        # e.g. TF "same" padding of a stride-2 conv, which the dynamo exporter's optimizer
+        # moves from timm's Conv2dSame (pad, then conv) into the Conv: the pad again
+        sides = (int(pads[1]), int(pads[3]), int(pads[0]), int(pads[2]))
+        attrs: dict[str, AttrValue] = {"pads": sides, "value": fill}
+        return imp.emit(n, Op.PAD, [x], attrs), (0, 0)
     if pads[0] != pads[2] or pads[1] != pads[3]:
         raise imp.fail(
             n,
@@ -54,7 +69,7 @@ def _pads(imp: Importer, n: onnx.NodeProto, x: str, kernel: Sequence[int]) -> tu
             "export with symmetric padding (PyTorch's padding=k//2 style), or pad the input "
             "to a size where SAME padding is symmetric",
         )
-    return int(pads[0]), int(pads[1])
+    return x, (int(pads[0]), int(pads[1]))
 
 
 def _pair(n: onnx.NodeProto, imp: Importer, v: Sequence[int], what: str) -> tuple[int, int]:
@@ -89,11 +104,12 @@ def _h_conv(imp: Importer, n: onnx.NodeProto) -> None:
     params = {"weight": w.value}
     if b is not None:
         params["bias"] = b.reshape(-1)
+    x, padding = _padded(imp, n, x, kernel, 0.0)
     attrs: dict[str, AttrValue] = {
         "out_channels": int(w.value.shape[0]),
         "kernel": kernel,
         "stride": _pair(n, imp, a.get("strides", [1, 1]), "strides"),
-        "padding": _pads(imp, n, x, kernel),
+        "padding": padding,
         "dilation": _pair(n, imp, a.get("dilations", [1, 1]), "dilations"),
         "groups": int(a.get("group", 1)),
         "bias": b is not None,
@@ -242,11 +258,17 @@ def _h_layer_norm(imp: Importer, n: onnx.NodeProto) -> None:
     plain = not scale.name.endswith("weight") and (scale.value == 1).all() and not b.any()
     attrs: dict[str, AttrValue] = {
         "axis": -1,
-        "eps": float(a.get("epsilon", 1e-5)),
+        "eps": _f32(a.get("epsilon", 1e-5)),
         "affine": not plain,
     }
     params = {} if plain else {"weight": scale.value.reshape(-1), "bias": b.reshape(-1)}
     imp.set(n, Tensor(imp.emit(n, Op.LAYER_NORM, [x], attrs, params, scale.name)))
+
+
+def _h_leaky_relu(imp: Importer, n: onnx.NodeProto) -> None:
+    x = imp.tensor(n)
+    slope = _f32(imp.attrs(n).get("alpha", 0.01))
+    imp.set(n, Tensor(imp.emit(n, Op.LEAKY_RELU, [x], {"negative_slope": slope})))
 
 
 def _h_clip(imp: Importer, n: onnx.NodeProto) -> None:
@@ -269,14 +291,17 @@ def _h_clip(imp: Importer, n: onnx.NodeProto) -> None:
     imp.set(n, Tensor(imp.emit(n, op, [x], {})))
 
 
-def _window_attrs(imp: Importer, n: onnx.NodeProto, x: str) -> dict[str, AttrValue]:
+def _window_attrs(
+    imp: Importer, n: onnx.NodeProto, x: str, fill: float | None = None
+) -> tuple[str, dict[str, AttrValue]]:
     a = imp.attrs(n)
     _rank4(imp, n, x)
     kernel = _pair(n, imp, a["kernel_shape"], "kernel")
-    return {
+    x, padding = _padded(imp, n, x, kernel, fill)
+    return x, {
         "kernel": kernel,
         "stride": _pair(n, imp, a.get("strides", [1, 1]), "strides"),
-        "padding": _pads(imp, n, x, kernel),
+        "padding": padding,
         "ceil_mode": bool(a.get("ceil_mode", 0)),
     }
 
@@ -285,7 +310,7 @@ def _h_max_pool(imp: Importer, n: onnx.NodeProto) -> None:
     x = imp.tensor(n)
     if not imp.unused(n, 1):
         raise imp.fail(n, "MaxPool indices (second output) are not supported")
-    attrs = _window_attrs(imp, n, x)
+    x, attrs = _window_attrs(imp, n, x, -math.inf)
     attrs["dilation"] = _pair(n, imp, imp.attrs(n).get("dilations", [1, 1]), "dilations")
     imp.set(n, Tensor(imp.emit(n, Op.MAX_POOL, [x], attrs)))
 
@@ -295,7 +320,7 @@ def _h_avg_pool(imp: Importer, n: onnx.NodeProto) -> None:
     a = imp.attrs(n)
     if list(a.get("dilations", [1, 1])) != [1, 1]:
         raise imp.fail(n, "dilated average pooling is not supported")
-    attrs = _window_attrs(imp, n, x)
+    x, attrs = _window_attrs(imp, n, x)
     attrs["count_include_pad"] = bool(a.get("count_include_pad", 0))
     imp.set(n, Tensor(imp.emit(n, Op.AVG_POOL, [x], attrs)))
 
@@ -341,6 +366,7 @@ LAYER_HANDLERS: dict[str, Handler] = {
     "Sigmoid": _unary(Op.SIGMOID),
     "HardSwish": _unary(Op.HARDSWISH),
     "Gelu": _h_gelu,
+    "LeakyRelu": _h_leaky_relu,
     "LayerNormalization": _h_layer_norm,
     "Clip": _h_clip,
     "MaxPool": _h_max_pool,

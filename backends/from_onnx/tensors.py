@@ -3,7 +3,9 @@
 Concat -> concat; Split, Slice and SplitToSequence/SequenceAt (``chunk``) -> split nodes;
 Reshape, Flatten, Squeeze, Unsqueeze -> flatten or reshape (nothing when the shape is kept);
 Reshape [N, g, C/g, H, W] -> Transpose (0, 2, 1, 3, 4) -> Reshape [N, C, H, W] ->
-channel_shuffle; Dropout, Identity and Cast to the model's own float type -> nothing.
+channel_shuffle; Reshape [-1] -> Gather of every element in order (the dynamo exporter's
+``as_strided``) -> a view; Transpose -> LayerNormalization (last axis) -> Transpose back ->
+layer_norm over the channels; Dropout, Identity and Cast to the model's own float type -> nothing.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from graphcnn.backends.from_onnx.importer import (
     axes_arg,
     slice_args,
 )
-from graphcnn.backends.from_onnx.values import BATCH, Const, Pending, Seq, Sym, Tensor
+from graphcnn.backends.from_onnx.values import BATCH, Const, Pending, Seq, Sym, Tensor, has_sym
 from graphcnn.ir import AttrValue, Op, TensorType
+from graphcnn.types import attr_ints
 
 if TYPE_CHECKING:
     import onnx
@@ -197,8 +200,43 @@ def _h_reshape(imp: Importer, n: onnx.NodeProto) -> None:
                 imp.set(n, Tensor(ir))
                 return
         raise imp.fail(n, f"reshape of a {v.op_type} result is not supported", PATTERN_HINT)
+    if target == [-1] and isinstance(imp.batch, int) and isinstance(v, Tensor):
+        # the whole tensor, batch included, as one vector: only as the dynamo exporter's
+        # as_strided (a Gather of every element in order, below) reads it
+        imp.set(n, Pending("flat", v.ir, "Reshape", n.name))
+        return
     x = imp.tensor(n)
     imp.set(n, Tensor(imp.view(n, x, imp.batch_kept(n, x, target))))
+
+
+def _h_gather(imp: Importer, n: onnx.NodeProto) -> None:
+    """Reshape [-1] -> Gather(indices 0, 1, ... in order) of a static batch: what the dynamo
+    exporter writes for ``as_strided`` with contiguous strides (torchvision's ConvNeXt after
+    its adaptive pool) -> a view of ``x`` with the indices' shape."""
+    import numpy as np
+
+    v = imp.value(n, 0)
+    idx = imp.const(n, 1, "the indices")
+    axis = int(imp.attrs(n).get("axis", 0))
+    if isinstance(v, Pending) and v.kind == "flat" and axis == 0 and not has_sym(idx.value):
+        t = imp.type(v.base)
+        total = t.sample_numel * int(imp.batch)
+        flat = idx.value.reshape(-1)
+        shape = idx.value.shape
+        if (
+            flat.size == total
+            and bool((flat == np.arange(total)).all())
+            and len(shape) > 1
+            and shape[0] == imp.batch
+        ):
+            imp.set(n, Tensor(imp.view(n, v.base, [int(d) for d in shape[1:]])))
+            return
+    raise imp.fail(
+        n,
+        "Gather of an activation has no IR counterpart (only the in-order gather of a "
+        "flattened tensor that the dynamo exporter writes for as_strided)",
+        "index with a slice (x[:, a:b]) instead of a tensor of indices",
+    )
 
 
 def _h_flatten(imp: Importer, n: onnx.NodeProto) -> None:
@@ -250,6 +288,8 @@ def _h_transpose(imp: Importer, n: onnx.NodeProto) -> None:
     ):
         imp.set(n, Pending("shuffle", src.inputs[0], "Transpose", n.name, int(t.shape[1])))
         return
+    if perm == [0, 3, 1, 2] and _channels_layer_norm(imp, n, x):
+        return
     if perm[0] == 0:  # keeps the batch first: a permute (NCHW <-> NHWC, ...)
         imp.set(n, Tensor(imp.emit(n, Op.PERMUTE, [x], {"dims": tuple(int(d) for d in perm)})))
         return
@@ -258,6 +298,24 @@ def _h_transpose(imp: Importer, n: onnx.NodeProto) -> None:
         f"Transpose(perm={perm}) of {list(t.shape)} moves the batch dimension",
         "only transposes that keep the batch (axis 0) first are supported",
     )
+
+
+def _channels_layer_norm(imp: Importer, n: onnx.NodeProto, x: str) -> bool:
+    """Transpose (0, 2, 3, 1) -> LayerNormalization over the last axis -> Transpose (0, 3, 1,
+    2), as to_onnx writes layer_norm over the channels of NCHW: one ``layer_norm(axis: 1)``
+    (the channels-last nodes it replaces are left dead, unless something else reads them)."""
+    ln = imp.g[x]
+    if ln.op is not Op.LAYER_NORM or imp.uses[n.input[0]] != 1:
+        return False
+    src = imp.g[ln.inputs[0]]
+    if src.op is not Op.PERMUTE or attr_ints(src.attrs, "dims") != (0, 2, 3, 1):
+        return False
+    params = {p.name: imp.params[(ln.name, p.name)] for p in ln.params}
+    stem = imp.hints[ln.name].param
+    attrs = dict(ln.attrs, axis=1)
+    ir = imp.emit(n, Op.LAYER_NORM, [src.inputs[0]], attrs, params, stem and f"{stem}.weight")
+    imp.set(n, Tensor(ir))
+    return True
 
 
 TENSOR_HANDLERS: dict[str, Handler] = {
@@ -275,5 +333,6 @@ TENSOR_HANDLERS: dict[str, Handler] = {
     "Squeeze": _h_squeeze,
     "Unsqueeze": _h_squeeze,
     "Transpose": _h_transpose,
+    "Gather": _h_gather,
 }
 """Ops that select, join or view activations (and no-ops)."""

@@ -290,6 +290,30 @@ def _adaptive(b: _Builder, n: Node, xs: list[str]) -> None:
         )
 
 
+def _pad(b: _Builder, n: Node, xs: list[str]) -> None:
+    left, right, top, bottom = attr_ints(n.attrs, "pads")
+    pads = b.const(f"{n.name}.pads", [0, 0, top, left, 0, 0, bottom, right])
+    value = b.const(f"{n.name}.value", [attr_float(n.attrs, "value")], "float32")
+    b.consts[-1].dims[:] = []  # constant_value is a scalar
+    b.node("Pad", [xs[0], pads, value], [n.name], n.name, n, mode="constant")
+
+
+def _upsample(b: _Builder, n: Node, xs: list[str]) -> None:
+    sh, sw = attr_pair(n.attrs, "scale")
+    scales = b.const(f"{n.name}.scales", [1.0, 1.0, float(sh), float(sw)], "float32")
+    # torch's nearest: source pixel floor(i / s), i.e. asymmetric coordinates rounded down
+    b.node(
+        "Resize",
+        [xs[0], "", scales],
+        [n.name],
+        n.name,
+        n,
+        mode="nearest",
+        coordinate_transformation_mode="asymmetric",
+        nearest_mode="floor",
+    )
+
+
 def _concat(b: _Builder, n: Node, xs: list[str]) -> None:
     b.node("Concat", xs, [n.name], n.name, n, axis=attr_int(n.attrs, "axis"))
 
@@ -381,6 +405,9 @@ LOWERINGS: dict[Op, Lowering] = {
         "HardSigmoid", xs, [n.name], n.name, n, alpha=1 / 6, beta=0.5
     ),
     Op.GELU: _gelu,
+    Op.LEAKY_RELU: lambda b, n, xs: b.node(
+        "LeakyRelu", xs, [n.name], n.name, n, alpha=attr_float(n.attrs, "negative_slope")
+    ),
     Op.LAYER_NORM: _layer_norm,
     Op.LAYER_SCALE: _layer_scale,
     Op.SCALE: _scale,
@@ -389,6 +416,8 @@ LOWERINGS: dict[Op, Lowering] = {
     Op.AVG_POOL: _pool("AveragePool"),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
     Op.GLOBAL_AVG_POOL: _simple("GlobalAveragePool"),
+    Op.PAD: _pad,
+    Op.UPSAMPLE: _upsample,
     Op.DROPOUT: _simple("Identity"),  # inference graph: inverted dropout is the identity
     Op.DROP_PATH: _simple("Identity"),
     Op.ADD: _simple("Add"),

@@ -5,12 +5,13 @@ op categories the code generator consults for in-place ReLUs and additions.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from graphcnn.errors import GraphcnnError
-from graphcnn.ir import Graph, GroupOp, Node, Op, attr_int, attr_ints, attr_pair
+from graphcnn.ir import Graph, GroupOp, Node, Op, attr_float, attr_int, attr_ints, attr_pair
 
 
 class LoweringError(GraphcnnError):
@@ -153,6 +154,20 @@ def _avg_pool(n: Node, g: Graph) -> Lowered:
     return Lowered(_fill(f"F.avg_pool2d({', '.join(parts)})", n))
 
 
+def _pad(n: Node, g: Graph) -> Lowered:
+    pads, value = attr_ints(n.attrs, "pads"), attr_float(n.attrs, "value")
+    if value == 0.0:
+        return Lowered(f"F.pad({{0}}, {pads})")
+    fill = repr(value) if math.isfinite(value) else f"float('{value}')"
+    return Lowered(f"F.pad({{0}}, {pads}, value={fill})")
+
+
+def _upsample(n: Node, g: Graph) -> Lowered:
+    sh, sw = attr_pair(n.attrs, "scale")
+    scale = sh if sh == sw else (float(sh), float(sw))
+    return Lowered(f"F.interpolate({{0}}, scale_factor={scale}, mode='nearest')")
+
+
 def _split(n: Node, g: Graph) -> Lowered:
     sizes: tuple[int, ...] = n.attrs["sizes"]  # type: ignore[assignment]
     index = attr_int(n.attrs, "index")
@@ -191,6 +206,7 @@ LOWERINGS: dict[Op, Lowering] = {
     Op.HARDSWISH: _fn("F.hardswish({0})"),
     Op.HARDSIGMOID: _fn("F.hardsigmoid({0})"),
     Op.GELU: _gelu,
+    Op.LEAKY_RELU: _fn("F.leaky_relu({0}, {negative_slope})"),
     Op.LAYER_NORM: _layer_norm,
     Op.LAYER_SCALE: _layer_scale,
     Op.SCALE: _scale,
@@ -199,6 +215,8 @@ LOWERINGS: dict[Op, Lowering] = {
     Op.AVG_POOL: _avg_pool,
     Op.ADAPTIVE_AVG_POOL: _fn("F.adaptive_avg_pool2d({0}, {output})"),
     Op.GLOBAL_AVG_POOL: _fn("F.adaptive_avg_pool2d({0}, 1)"),
+    Op.PAD: _pad,
+    Op.UPSAMPLE: _upsample,
     Op.DROPOUT: _fn("F.dropout({0}, {p}, self.training)"),
     Op.DROP_PATH: _fn("_drop_path({0}, {p}, self.training)"),
     Op.ADD: _fn("{0} + {1}"),

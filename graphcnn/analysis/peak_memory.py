@@ -54,6 +54,7 @@ SAVED: dict[Op, tuple[str, ...]] = {
     Op.SILU: ("input",),
     Op.HARDSWISH: ("input",),
     Op.GELU: ("input",),
+    Op.LEAKY_RELU: ("input",),
     Op.MAX_POOL: ("input", "indices"),
     Op.AVG_POOL: ("input",),
     Op.ADAPTIVE_AVG_POOL: ("input_unless_1x1",),
@@ -74,6 +75,8 @@ SAVED: dict[Op, tuple[str, ...]] = {
     Op.LAYER_SCALE: ("input",),  # x * gamma: x for gamma's gradient
     Op.SCALE: (),  # times a Python number: nothing saved
     Op.PERMUTE: (),
+    Op.UPSAMPLE: (),  # nearest's backward sums gradient blocks: only the sizes are kept
+    Op.PAD: (),  # constant_pad_nd's backward narrows the gradient: only the pads are kept
 }
 """What autograd keeps for backward, per op (tokens explained in :data:`TOKENS`)."""
 

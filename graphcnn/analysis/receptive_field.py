@@ -40,6 +40,17 @@ An input node has size 1, jump 1, start 0. Conventions for the other ops:
   ``size`` is then the largest union over the pixels, and ``start + i * jump`` is only a nominal
   centre for the pixels after the first. Concatenating along H or W is refused the same way.
 * A split along H or W shifts ``start`` by the chunk's offset times the jump.
+* pad (left, right, top, bottom) keeps size and jump and moves output pixel 0 into the border:
+  ``start = start_in - top * jump_in`` along H (``left`` along W), the window rule with
+  ``k = s = 1, p = top`` (a negative pad crops: pixel 0 moves inwards). The right and bottom
+  pads add or remove pixels at the end only.
+* upsample by ``s`` (nearest) copies input pixel ``i // s`` into output pixel ``i``: an output
+  pixel sees exactly what its source pixel sees, so ``size`` and ``start`` (pixel 0 copies pixel
+  0) are kept and the grid gets ``s`` times finer: ``jump = jump_in / s``. The grid is nominal,
+  as for a broadcast input: pixel ``i``'s true centre is ``start + (i // s) * jump_in``; a
+  following window of span ``k_eff - 1`` a multiple of ``s`` (a 3x3 conv after a 2x upsample)
+  gets its exact size. ``s`` must divide ``jump_in`` (HRNet upsamples its stride-8 and deeper
+  branches back to stride 4); otherwise :class:`ReceptiveFieldError` names the node.
 """
 
 from __future__ import annotations
@@ -103,6 +114,26 @@ def _window(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType])
     p, d = attr_pair(node.attrs, "padding"), attr_pair(node.attrs, "dilation", (1, 1))
     h, w = _axes(rfs[0])
     return _field(_step(h, k[0], s[0], p[0], d[0]), _step(w, k[1], s[1], p[1], d[1]))
+
+
+def _pad(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
+    left, _, top, _ = attr_ints(node.attrs, "pads")
+    h, w = _axes(rfs[0])
+    return _field(_step(h, 1, 1, top), _step(w, 1, 1, left))
+
+
+def _upsample(
+    node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
+) -> ReceptiveField:
+    scale, rf = attr_pair(node.attrs, "scale"), rfs[0]
+    if any(j % s for j, s in zip(rf.jump, scale, strict=True)):
+        raise ReceptiveFieldError(
+            f"{node.name}: upsample by {scale[0]}x{scale[1]} of a grid of jump "
+            f"{rf.jump[0]}x{rf.jump[1]} has no whole-pixel jump: the scale must divide the jump"
+        )
+    # NOTE: size kept (each output pixel copies one input pixel), the grid s times finer
+    jump = (rf.jump[0] // scale[0], rf.jump[1] // scale[1])
+    return ReceptiveField(rf.size, jump, rf.start)
 
 
 def _keep(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
@@ -197,6 +228,8 @@ RULES: dict[Op, Rule] = {
     Op.AVG_POOL: _window,
     Op.ADAPTIVE_AVG_POOL: _adaptive,
     Op.GLOBAL_AVG_POOL: _whole,
+    Op.PAD: _pad,
+    Op.UPSAMPLE: _upsample,
     Op.DROPOUT: _keep,
     Op.DROP_PATH: _keep,
     Op.ADD: _combine,

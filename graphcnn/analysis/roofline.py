@@ -93,6 +93,12 @@ class LayerTime:
         }
 
 
+def moved_bytes(moved: int, itemsize: int, width: int) -> int:
+    """Bytes a layer moves (inputs + output + weights, counted at ``itemsize``) in a dtype of
+    ``width`` bytes: the one conversion :func:`analyze` and the search's fast path share."""
+    return moved if itemsize == width else moved * width // itemsize
+
+
 def analyze(
     graph: Graph,
     device: DeviceProfile | str,
@@ -123,10 +129,11 @@ def analyze(
         if row.op in VIEWS:
             append(LayerTime(row.name, row.op, c.macs, c.flops, 0, 0.0, 0.0, 0.0, "memory"))
             continue
-        itemsize = nodes[row.name].type.itemsize
-        moved = row.input_bytes + c.activation_bytes + c.weight_bytes
-        if itemsize != width:
-            moved = moved * width // itemsize
+        moved = moved_bytes(
+            row.input_bytes + c.activation_bytes + c.weight_bytes,
+            nodes[row.name].type.itemsize,
+            width,
+        )
         compute_s = c.flops / peak
         memory_s = moved / bandwidth
         bound: Bound = "compute" if compute_s >= memory_s else "memory"
@@ -182,4 +189,4 @@ def total(times: list[LayerTime], name: str = "total") -> LayerTime:
     return _merge(name, "graph", times)
 
 
-__all__ = ["VIEWS", "Bound", "LayerTime", "aggregate", "analyze", "total"]
+__all__ = ["VIEWS", "Bound", "LayerTime", "aggregate", "analyze", "moved_bytes", "total"]

@@ -49,7 +49,8 @@ class _Group(click.Group):
 def main() -> None:
     """graphcnn: compile CNN architecture specs (.gcnn) to a typed IR and profile them exactly.
 
-    SPEC_OR_MODEL is a zoo model name (see `graphcnn list`) or a path to a .gcnn file.
+    SPEC_OR_MODEL is a zoo model name (see `graphcnn list`), a path to a .gcnn file or an
+    .onnx file (imported as `graphcnn import` does).
 
     \b
     Examples:

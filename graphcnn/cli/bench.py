@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from graphcnn.cli.options import compile_spec, json_option, model_options
+from graphcnn.cli.options import json_option, load_model, model_options
 
 
 def _backends(ctx: click.Context, param: click.Parameter, values: Sequence[str]) -> Any:
@@ -106,7 +106,13 @@ def _batches(ctx: click.Context, param: click.Parameter, values: Sequence[str]) 
     metavar="DIR_OR_NPZ",
     help="ort-int8 calibration data (default: synthetic images, a fallback only).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Weights and inputs seed.")
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Weights and inputs seed (an .onnx input keeps its own weights).",
+)
 @json_option("Print exactly one JSON object.")
 @click.option(
     "--plot",
@@ -158,8 +164,13 @@ def bench_cmd(
     names = backends or [*bench.DEFAULT_BACKENDS] + (["torch-compile"] if with_compile else [])
     if backends and with_compile and "torch-compile" not in names:
         names.insert(1, "torch-compile")
-    g = compile_spec(spec, network, sets, input_shape, None)
+    g, weights = load_model(spec, network, sets, input_shape, None)
+    from graphcnn.api import is_onnx, retype
+
+    if is_onnx(spec) and all(isinstance(i.type.shape[0], int) for i in g.inputs):
+        g = retype(g, batch="N", source=spec)  # an export's fixed batch: run every --batch
     options: dict[str, Any] = dict(
+        weights=weights,
         device=device,
         threads=threads,
         half=half,

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from graphcnn.backends import TARGETS, EmitOptions, targets_reading
-from graphcnn.cli.options import compile_spec, pipeline_options, run_passes, spec_options
+from graphcnn.cli.options import load_model, pipeline_options, run_passes, spec_options
 
 TARGETED = {
     "int8": "--int8",
@@ -83,14 +83,16 @@ def _check_options(target: str, o: EmitOptions) -> None:
     type=click.Path(dir_okay=False),
     default=None,
     help="Initial weights: a PyTorch .pt/.pth state dict or .safetensors, checked "
-    "key by key against the model. Default: seeded PyTorch-style initialisation.",
+    "key by key against the model (a --pipeline that removes the training-only parts, e.g. "
+    "inference, does not need their keys). Default: an .onnx input's own weights, else seeded "
+    "PyTorch-style initialisation.",
 )
 @click.option(
     "--seed",
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Seed of the default initialisation (ignored with --weights).",
+    help="Seed of the default initialisation (ignored with --weights or an .onnx input).",
 )
 @click.option(
     "--class-name",
@@ -170,7 +172,7 @@ def compile_cmd(
     verify_passes: bool,
     **target_options: Any,
 ) -> None:
-    """Compile a spec for a backend and write the artifacts atomically.
+    """Compile a spec (or an .onnx model, with its weights) for a backend; write atomically.
 
     \b
     --target torch: OUTPUT is Python (imports only torch and safetensors) and
@@ -185,7 +187,8 @@ def compile_cmd(
     """
     from pathlib import Path
 
-    from graphcnn.weights import init_weights, load_checkpoint
+    from graphcnn.api import load_weights
+    from graphcnn.weights import init_weights
 
     options = EmitOptions(pipeline=pipeline, **target_options)
     _check_options(target, options)
@@ -193,7 +196,7 @@ def compile_cmd(
         from graphcnn.backends.quantize.calibration import check_calibration_path
 
         check_calibration_path(options.calibration)  # before anything is written
-    g = compile_spec(spec, network, sets, input_shape, batch)
+    g, imported = load_model(spec, network, sets, input_shape, batch)
     chosen = TARGETS[target]
     chosen.preflight()  # before any work: names what is missing (exit 2)
     out = Path(output)
@@ -207,9 +210,16 @@ def compile_cmd(
         raise click.BadParameter(
             f"{options.class_name!r} is not a Python identifier", param_hint="--class-name"
         )
-    weights = load_checkpoint(weights_file, g) if weights_file else init_weights(g, seed)
+    if weights_file:
+        fitted = load_weights(weights_file, g, pipeline, seed)
+        if fitted.note:  # training-only keys the checkpoint lacks, which the pipeline removes
+            click.echo(f"note: {fitted.note}", err=True)
+        weights, origin = fitted.weights, weights_file
+    elif imported is not None:
+        weights, origin = imported, f"{spec} (its initializers)"
+    else:
+        weights, origin = init_weights(g, seed), f"seeded PyTorch-style init, seed {seed}"
     g, weights = run_passes(g, weights, pipeline, report, verify_passes)
-    origin = weights_file or f"seeded PyTorch-style init, seed {seed}"
     from dataclasses import replace
 
     chosen.emitter()(g, weights, out, replace(options, origin=origin), click.echo)

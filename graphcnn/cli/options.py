@@ -3,11 +3,14 @@
 Every command that takes a spec takes ``SPEC_OR_MODEL --network --set --input --batch``
 (:func:`spec_options`); those that can run passes first take ``--pipeline --report
 --verify-passes`` (:func:`pipeline_options`). Parsing callbacks turn bad values into click's
-usage errors (exit code 2).
+usage errors (exit code 2). SPEC_OR_MODEL is a zoo name, a ``.gcnn`` file or an ``.onnx`` file
+(imported, see :func:`graphcnn.api.load`): :func:`compile_spec` and :func:`load_model` are the
+one place that tells them apart.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,8 +18,13 @@ import click
 
 if TYPE_CHECKING:
     from graphcnn.ir import Graph
+    from graphcnn.weights import Weights
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+SPEC_METAVAR = "SPEC_OR_MODEL"
+SPEC_HELP = "SPEC_OR_MODEL is a zoo model name, a .gcnn spec file or an .onnx file (imported)."
+"""The argument's name, and what it may be (the commands' help texts say it)."""
 
 
 def parse_input(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -47,13 +55,20 @@ def parse_sets(ctx: click.Context, param: click.Parameter, values: Sequence[str]
 
 
 def model_options(f: F) -> F:
-    """``SPEC_OR_MODEL --network --set --input``: which network, with which parameters."""
+    """``SPEC_OR_MODEL --network --set --input``: which network, with which parameters.
+
+    The command's help (its docstring) gains a last paragraph saying what SPEC_OR_MODEL may be,
+    unless it says so itself.
+    """
+    if f.__doc__ and "SPEC_OR_MODEL is" not in f.__doc__:
+        f.__doc__ = inspect.cleandoc(f.__doc__) + "\n\n" + SPEC_HELP
     f = click.option(
         "--input",
         "input_shape",
         callback=parse_input,
         metavar="CxHxW",
-        help="Replace the network's input size, e.g. 3x299x299.",
+        help="Replace the network's input size, e.g. 3x299x299 (an .onnx model's graph is "
+        "re-inferred at that size; its weights must still fit).",
     )(f)
     f = click.option(
         "--set",
@@ -68,9 +83,10 @@ def model_options(f: F) -> F:
         "--network",
         "-n",
         default=None,
-        help="Which network or model of the spec file (default: the last one).",
+        help="Which network or model of the spec file (default: the last one; an .onnx "
+        "file has one).",
     )(f)
-    return click.argument("spec", metavar="SPEC_OR_MODEL")(f)
+    return click.argument("spec", metavar=SPEC_METAVAR)(f)
 
 
 def spec_options(f: F) -> F:
@@ -120,10 +136,21 @@ def compile_spec(
     input_shape: tuple[int, ...] | None,
     batch: int | None,
 ) -> Graph:
-    """The graph of the spec options (a zoo model or a spec file)."""
-    from graphcnn.api import compile as compile_graph
+    """The graph of the spec options (a zoo model, a spec file or an ONNX file)."""
+    return load_model(spec, network, sets, input_shape, batch)[0]
 
-    return compile_graph(spec, network, sets, input_shape, batch)
+
+def load_model(
+    spec: str,
+    network: str | None,
+    sets: dict[str, str],
+    input_shape: tuple[int, ...] | None,
+    batch: int | None,
+) -> tuple[Graph, Weights | None]:
+    """The graph of the spec options and its weights: an ONNX file's own, None for a spec."""
+    from graphcnn.api import load
+
+    return load(spec, network, sets, input_shape, batch)
 
 
 def run_passes(g: Graph, weights: Any, pipeline: str, report: bool, verify: bool) -> Any:

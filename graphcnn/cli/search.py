@@ -89,7 +89,8 @@ COMPOUND_TRIALS = 100_000
     "--storage",
     default=None,
     metavar="URL",
-    help="Optuna storage URL shared by processes and machines (default: sqlite:///OUT/study.db).",
+    help="Optuna storage URL shared by processes and machines (default: sqlite:///OUT/study.db); "
+    "journal:PATH is Optuna's journal file, faster for several processes on one machine.",
 )
 @click.option("--study-name", default="search", show_default=True)
 @click.option(
@@ -159,7 +160,8 @@ def search_cmd(
 ) -> None:
     """Search SPEC_OR_MODEL's parameters under exact cost limits, on an Optuna study.
 
-    Candidates over a limit are rejected analytically, before anything trains.
+    Candidates over a limit are rejected analytically, before anything trains. SPEC_OR_MODEL is
+    a zoo model name or a .gcnn spec file (an .onnx file has no parameters to search).
 
     \b
     Examples:
@@ -170,9 +172,15 @@ def search_cmd(
           --space 'n0=choice(sep3, sep5, pool3, skip)' --max-macs 20M \\
           --objective val_accuracy --train epochs=2
     """
+    from graphcnn.api import is_onnx
     from graphcnn.search import SearchConfig, parse_objective, parse_space, run_search
     from graphcnn.search.candidate import Limits, SearchError, parse_count, parse_seconds
 
+    if is_onnx(spec):
+        raise SearchError(
+            f"{spec!r} is an ONNX model: it has no parameters to search",
+            "search the spec it was exported from (`graphcnn train` trains the ONNX model)",
+        )
     if not space and not compound:
         raise SearchError("nothing to search", "give --space NAME=DIST (repeatable) or --compound")
     if compound and space:

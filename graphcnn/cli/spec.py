@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Literal, TypedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import click
 
@@ -17,7 +18,8 @@ from graphcnn.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from graphcnn.ir import Dim
+    from graphcnn.ir import Dim, Graph
+    from graphcnn.weights import KeyDiff
 
 
 class _ZooRow(TypedDict):
@@ -49,6 +51,38 @@ class _CheckOk(TypedDict):
     macs: int
 
 
+@dataclass(frozen=True)
+class NamesCheck:
+    """``check --names-from``: how a checkpoint's keys compare with a network's parameters."""
+
+    path: str
+    graph: Graph
+    keys: int
+    diff: KeyDiff
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.path,
+            "network": self.graph.name,
+            "keys": self.keys,
+            "expected": self.keys - len(self.diff.unexpected) + len(self.diff.missing),
+            **self.diff.to_json(),
+        }
+
+    def report(self) -> None:
+        """Say that the names match, or raise the error listing every difference (exit 2)."""
+        from pathlib import Path
+
+        from graphcnn.weights import WeightsError, diff_text, hint_for
+
+        name = Path(self.path).name
+        if self.diff.ok:
+            click.echo(f"names from {name}: all {self.keys} keys match {self.graph.name}")
+            return
+        title = f"{name} does not match {self.graph.name} ({self.keys} keys in the file):"
+        raise WeightsError(diff_text(self.diff, title), hint_for(self.graph, self.diff))
+
+
 @click.command("list")
 @json_option()
 def list_cmd(as_json: bool) -> None:
@@ -77,9 +111,36 @@ def list_cmd(as_json: bool) -> None:
     render.console().print(render.zoo_table(rows))
 
 
+def _checked(g: Graph, name: str) -> _CheckOk:
+    """``check``'s result for one compiled network: verified, with its outputs and cost."""
+    from graphcnn.cost import profile
+
+    g.verify()
+    t = profile(g).totals
+    outs = [list(g[n].type.shape[1:]) for _, n in g.outputs if not g[n].training_only]
+    return {
+        "network": name,
+        "ok": True,
+        "nodes": len(g),
+        "outputs": outs,
+        "params": t.params,
+        "macs": t.macs,
+    }
+
+
 @click.command()
 @spec_options
 @json_option()
+@click.option(
+    "--names-from",
+    "names_from",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="CHECKPOINT",
+    help="Compare the parameter names and shapes with a checkpoint's (.pt/.pth state dict or "
+    ".safetensors, read without running code from it) and list the missing, unexpected and "
+    "mis-shaped keys; exit 2 if they differ. Checks one network (--network, else the last).",
+)
 def check(
     spec: str,
     network: str | None,
@@ -87,41 +148,54 @@ def check(
     input_shape: tuple[int, ...] | None,
     batch: int | None,
     as_json: bool,
+    names_from: str | None,
 ) -> None:
-    """Parse and shape-check a spec (every network and model in a file, or one zoo model)."""
-    from graphcnn.api import compile_loaded, resolve
-    from graphcnn.cost import profile
-    from graphcnn.lang.values import Block
+    """Parse and shape-check a spec (every network and model in a file, or one zoo model).
 
-    module, default = resolve(spec)
-    chosen = network or default
-    names = [chosen] if chosen else module.targets
+    \b
+    With --names-from CHECKPOINT, also compare the network's parameter names and shapes with
+    the checkpoint's before any weights are loaded:
+      graphcnn check my_resnet.gcnn --names-from resnet18.pth
+    """
+    from graphcnn.api import compile_loaded, is_onnx, resolve
+    from graphcnn.lang.values import Block
+    from graphcnn.weights import read_shapes
+
+    shapes = read_shapes(names_from) if names_from else None  # an unreadable file first
     results: list[_CheckSkipped | _CheckOk] = []
-    for name in names:
-        target = module.target(name)
-        if (
-            isinstance(target, Block)
-            and any(p.default is None for p in target.defn.params)
-            and not sets
-        ):
-            results.append({"network": name, "ok": None, "skipped": "needs arguments"})
-            continue
-        g = compile_loaded(module, name, sets, input_shape, batch)
-        g.verify()
-        t = profile(g).totals
-        outs = [list(g[n].type.shape[1:]) for _, n in g.outputs if not g[n].training_only]
-        results.append(
-            {
-                "network": name,
-                "ok": True,
-                "nodes": len(g),
-                "outputs": outs,
-                "params": t.params,
-                "macs": t.macs,
-            }
-        )
+    graphs: dict[str, Graph] = {}
+    if is_onnx(spec):  # an imported graph: one network, no spec module
+        g = compile_spec(spec, network, sets, input_shape, batch)
+        names = [g.name]
+        graphs[g.name] = g
+        results.append(_checked(g, g.name))
+    else:
+        module, default = resolve(spec)
+        chosen = network or default
+        if names_from and not chosen and module.targets:
+            chosen = module.targets[-1]
+        names = [chosen] if chosen else module.targets
+        for name in names:
+            target = module.target(name)
+            if (
+                isinstance(target, Block)
+                and any(p.default is None for p in target.defn.params)
+                and not sets
+            ):
+                results.append({"network": name, "ok": None, "skipped": "needs arguments"})
+                continue
+            g = graphs[name] = compile_loaded(module, name, sets, input_shape, batch)
+            results.append(_checked(g, name))
+    names_check = None
+    if names_from and shapes is not None:
+        names_check = _names_check(names_from, shapes, graphs, names)
     if as_json:
-        click.echo(json.dumps({"spec": spec, "results": results}))
+        data: dict[str, Any] = {"spec": spec, "results": results}
+        if names_check is not None:
+            data["names_from"] = names_check.to_json()
+        click.echo(json.dumps(data))
+        if names_check is not None and not names_check.diff.ok:
+            click.get_current_context().exit(2)
         return
     for r in results:
         if r["ok"] is None:
@@ -131,6 +205,28 @@ def check(
                 f"ok {r['network']}: {r['nodes']} nodes, output {r['outputs']}, "
                 f"{r['params']:,} params, {r['macs'] / 1e9:.3f} GMACs"
             )
+    if names_check is not None:
+        names_check.report()
+
+
+def _names_check(
+    path: str, shapes: dict[str, tuple[int, ...]], graphs: dict[str, Graph], names: list[str]
+) -> NamesCheck:
+    """``--names-from``: the checkpoint's names and shapes against the one checked network."""
+    from graphcnn.weights import WeightsError, compare_keys
+
+    if len(names) != 1:
+        raise WeightsError(
+            "--names-from compares one network; the spec has none",
+            "define a network or model in it, or name one with --network",
+        )
+    g = graphs.get(names[0])
+    if g is None:
+        raise WeightsError(
+            f"--names-from: network {names[0]} needs arguments",
+            "give them with --set NAME=VALUE",
+        )
+    return NamesCheck(path, g, len(shapes), compare_keys(g, shapes))
 
 
 @click.command()

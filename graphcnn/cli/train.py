@@ -314,11 +314,20 @@ def train_cmd(
 
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         _launch(nproc)
+    from graphcnn.api import is_onnx
     from graphcnn.train import train
 
     config = TrainConfig(**options)
     config.check()
     g = compile_spec(spec, network, sets, input_shape, None)
+    if is_onnx(spec) and not config.weights:
+        # NOTE: a run starts from a weights file (run.json names it, --resume re-reads it); the
+        # ONNX initializers are one once `graphcnn import -o` has written them.
+        click.echo(
+            f"note: training the architecture of {spec} from seeded init; to start from its "
+            f"weights: graphcnn import {spec} -o w.safetensors, then --weights w.safetensors",
+            err=True,
+        )
     out_dir = out or os.path.join("runs", g.name)
     main = os.environ.get("RANK", "0") == "0"
     reporter = _Progress(config.epochs, stream_err=as_json) if main else None

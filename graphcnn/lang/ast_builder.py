@@ -2,7 +2,7 @@
 
 Each grammar rule has one method here; tokens become source locations, string literals are
 unquoted, and ``"layer{i + 1}"`` is split into text and expressions (parsed by the callback the
-parser hands in).
+parser hands in). Python's ``True``/``False``/``None`` are answered with the lowercase literals.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from graphcnn.errors import SpecError
 from graphcnn.ir import SourceLoc
 from graphcnn.lang import ast
 from graphcnn.lang.builtins import MAX_INT
+
+PYTHON_LITERALS = {"True": "true", "False": "false", "None": "none"}
+"""Python's spellings of the literals, answered with this language's (lowercase) ones."""
 
 
 class AstBuilder(Transformer[Token, Any]):
@@ -229,7 +232,15 @@ class AstBuilder(Transformer[Token, Any]):
 
     @v_args(inline=True)
     def var(self, tok: Token) -> ast.Var:
-        return ast.Var(str(tok), self._loc(tok))
+        name = str(tok)
+        if name in PYTHON_LITERALS:
+            raise SpecError(
+                f"unknown name {name!r}",
+                self._loc(tok),
+                f"did you mean {PYTHON_LITERALS[name]}? The literals are lowercase: true, false, "
+                "none",
+            )
+        return ast.Var(name, self._loc(tok))
 
     def list(self, c: list[Any]) -> ast.ListExpr:
         items = [x for x in c[1:] if x is not None]

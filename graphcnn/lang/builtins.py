@@ -150,6 +150,32 @@ def _pool_common(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _pad(a: dict[str, Any]) -> dict[str, Any]:
+    """``pad(pads, value)``: pads is n (every side) or [left, right, top, bottom], as F.pad
+    (a negative pad crops, as nn.ZeroPad2d((-1, 1, -1, 1)) in NASNet)."""
+    v = a["pads"]
+    if isinstance(v, (list, tuple)):
+        if len(v) != 4:
+            raise ArgError(
+                f"pads must be an integer or [left, right, top, bottom], got {show(v)}",
+                "F.pad's order for the last two axes: width first, then height",
+                "pads",
+            )
+        pads = tuple(_int(p, "pads") for p in v)
+    else:
+        pads = (_int(v, "pads"),) * 4
+    value = a["value"]
+    if value in ("-inf", "inf"):
+        return {"pads": pads, "value": float(value)}
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ArgError(
+            f'value must be a finite number, "-inf" or "inf", got {show(value)}',
+            'value: "-inf" pads for a max pool (padding never wins the max), 0 for a conv',
+            "value",
+        )
+    return {"pads": pads, "value": float(value)}
+
+
 _POOL = (("k", REQUIRED), ("stride", None), ("pad", 0), ("ceil", False))
 _ACT = Layer(Op.RELU)
 
@@ -216,6 +242,11 @@ LAYERS: dict[str, Layer] = {
             else {}
         ),
     ),
+    "leaky_relu": Layer(
+        Op.LEAKY_RELU,
+        (("slope", 0.01),),
+        lambda a: {"negative_slope": _float(a["slope"], "slope")},
+    ),
     "scale": Layer(Op.SCALE, (("factor", REQUIRED), ("divide", False)), _scale, functional=True),
     "maxpool": Layer(
         Op.MAX_POOL,
@@ -236,6 +267,12 @@ LAYERS: dict[str, Layer] = {
         lambda a: {"output": _pair(a["out"], "out", 1)},
     ),
     "global_avgpool": Layer(Op.GLOBAL_AVG_POOL),
+    "pad": Layer(Op.PAD, (("pads", REQUIRED), ("value", 0.0)), _pad),
+    "upsample": Layer(
+        Op.UPSAMPLE,
+        (("scale", REQUIRED),),
+        lambda a: {"scale": _pair(a["scale"], "scale", 1)},
+    ),
     "dropout": Layer(Op.DROPOUT, (("p", 0.5),), lambda a: {"p": _prob(a["p"], "p")}),
     "drop_path": Layer(
         Op.DROP_PATH, (("p", REQUIRED),), lambda a: {"p": _prob(a["p"], "p"), "mode": "row"}

@@ -11,7 +11,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphcnn.ir import Op, SourceLoc
+from graphcnn.ir import Node, Op, SourceLoc
 from graphcnn.lang import ast
 from graphcnn.lang.builtins import (
     FUNCTIONS,
@@ -24,23 +24,42 @@ from graphcnn.lang.builtins import (
     Layer,
 )
 from graphcnn.lang.eval import Evaluator
+from graphcnn.lang.memo import Recorded, ScopeState, Unshareable, rename, signature
 from graphcnn.lang.naming import Naming
-from graphcnn.lang.state import MAX_DEPTH
+from graphcnn.lang.state import MAX_DEPTH, MAX_NODES, MAX_STEPS, MAX_WORK, Scope
 from graphcnn.lang.values import Block, FunctionRef, LayerRef, Model, Tensor, show, type_name
 from graphcnn.types import DTYPE_BYTES
 
 _UNSET = object()
 
 
+def _tensors(value: Any) -> list[Tensor]:
+    """The tensors in a value (lists and tuples searched)."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _tensors(v)]
+    return []
+
+
 class Calls(Evaluator, Naming):
     def _call(self, e: ast.Call, glob: dict[str, Any], env: dict[str, Any], piped: Any) -> Any:
         self.steps += 1
         target = self._lookup(e.name, e.loc, glob, env)
-        args = [self.eval(a, glob, env) for a in e.args]
+        ev = self.eval
+        # NOTE: constants, the most common arguments, skip the call to eval.
+        args = [a.value if type(a) is ast.Const else ev(a, glob, env) for a in e.args]
         if piped is not None:
             args.insert(0, piped)
-        kwargs = {k: (self.eval(v, glob, env), loc) for k, v, loc in e.kwargs}
-        alias = None if e.alias is None else self.eval(e.alias, glob, env)
+        kwargs = (
+            {
+                k: (v.value if type(v) is ast.Const else ev(v, glob, env), loc)
+                for k, v, loc in e.kwargs
+            }
+            if e.kwargs
+            else {}
+        )
+        alias = None if e.alias is None else ev(e.alias, glob, env)
         if isinstance(target, LayerRef):
             return self._call_layer(target.name, args, kwargs, alias, e.loc)
         if isinstance(target, Block):
@@ -107,36 +126,38 @@ class Calls(Evaluator, Naming):
         kwargs: dict[str, tuple[Any, SourceLoc]],
         loc: SourceLoc,
     ) -> dict[str, Any]:
-        names = [p for p, _ in params]
         if len(args) > len(params):
             raise self._error(
                 f"{what} takes at most {len(params)} positional argument(s), got {len(args)}",
                 loc,
-                f"its parameters are ({', '.join(names)})",
+                f"its parameters are ({', '.join(p for p, _ in params)})",
             )
-        bound = dict(zip(names, args, strict=False))
-        for k, (v, kloc) in kwargs.items():
-            if k not in names:
-                close = difflib.get_close_matches(k, names, n=2)
-                raise self._error(
-                    f"{what} has no parameter {k!r}",
-                    kloc,
-                    f"did you mean {' or '.join(close)}?"
-                    if close
-                    else f"its parameters are ({', '.join(names)})",
-                )
-            if k in bound:
-                raise self._error(f"{what}: argument {k!r} given twice", kloc)
-            bound[k] = v
-        for p, default in params:
-            if p not in bound:
-                if default is REQUIRED:
+        bound = {p[0]: a for p, a in zip(params, args, strict=False)}
+        if kwargs:
+            names = [p for p, _ in params]
+            for k, (v, kloc) in kwargs.items():
+                if k not in names:
+                    close = difflib.get_close_matches(k, names, n=2)
                     raise self._error(
-                        f"{what} is missing argument {p!r}",
-                        loc,
-                        f"its parameters are ({', '.join(names)})",
+                        f"{what} has no parameter {k!r}",
+                        kloc,
+                        f"did you mean {' or '.join(close)}?"
+                        if close
+                        else f"its parameters are ({', '.join(names)})",
                     )
-                bound[p] = default
+                if k in bound:
+                    raise self._error(f"{what}: argument {k!r} given twice", kloc)
+                bound[k] = v
+        if len(bound) < len(params):
+            for p, default in params:
+                if p not in bound:
+                    if default is REQUIRED:
+                        raise self._error(
+                            f"{what} is missing argument {p!r}",
+                            loc,
+                            f"its parameters are ({', '.join(q for q, _ in params)})",
+                        )
+                    bound[p] = default
         return bound
 
     def _call_layer(
@@ -290,9 +311,128 @@ class Calls(Evaluator, Naming):
         self.graph.scopes[path] = blk.name
         self._push(path, blk.defn.seq)
         try:
-            return self._run_block(blk, bound, loc)
+            return self._run_shared(blk, bound, loc, path)
         finally:
             self.stack.pop()
+
+    def _run_shared(self, blk: Block, bound: dict[str, Any], loc: SourceLoc, path: str) -> Any:
+        """Run a block in its new scope ``path``, or replay an identical earlier call."""
+        scope = self.stack[-1]
+        if not self.opened or self.opened[-1] is not scope or scope.names:
+            return self._run_block(blk, bound, loc)  # NOTE: not a new scope (never expected)
+        tensors: list[Tensor] = []
+        keep: list[Any] = [blk]
+        try:
+            sig = tuple([signature(v, tensors, keep) for v in bound.values()])
+        except Unshareable:
+            return self._run_block(blk, bound, loc)
+        key = (id(blk), len(self.frames), self.training > 0, sig)
+        rec = self.memo.blocks.get(key)
+        if rec is not None and self._fits(rec):
+            return self._replay(rec, path, tensors)
+        made, opened, steps, work = len(self.made), len(self.opened), self.steps, self.work
+        value = self._run_block(blk, bound, loc)
+        if rec is None:
+            rec = self._record(path, tensors, keep, value, made, opened, steps, work)
+            if rec is not None:
+                self.memo.remember(key, rec)
+        return value
+
+    def _record(
+        self,
+        path: str,
+        args: list[Tensor],
+        keep: list[Any],
+        value: Any,
+        made: int,
+        opened: int,
+        steps: int,
+        work: int,
+    ) -> Recorded | None:
+        """What the call just run in scope ``path`` added: None when it reached outside it."""
+        external: dict[str, int] = {}
+        for i, t in enumerate(args):
+            external.setdefault(t.node, i)
+        inside = path + "."
+        nodes = self.graph.nodes
+        keys = self.memo.keys
+        recorded = []
+        for name in self.made[made:]:
+            node = nodes[name]
+            if not name.startswith(inside) or not all(
+                i in external or i.startswith(inside) for i in node.inputs
+            ):
+                return None
+            recorded.append((node, keys.get(name)))
+        if not all(t.node in external or t.node.startswith(inside) for t in _tensors(value)):
+            return None
+        scopes = []
+        for scope in self.opened[opened - 1 :]:
+            if scope.path != path and not scope.path.startswith(inside):
+                return None
+            scopes.append(
+                ScopeState(
+                    scope.path[len(path) :],
+                    None if scope.path == path else self.graph.scopes[scope.path],
+                    scope.seq,
+                    scope.counter,
+                    frozenset(scope.names),
+                    tuple(scope.auto.items()),
+                )
+            )
+        return Recorded(
+            path,
+            tuple(recorded),
+            tuple(scopes),
+            self.steps - steps,
+            self.work - work,
+            self.where,
+            value,
+            external,
+            tuple(keep),
+        )
+
+    def _fits(self, rec: Recorded) -> bool:
+        """Whether replaying stays within the limits (else the call runs, to fail where it
+        should)."""
+        return (
+            self.steps + rec.steps <= MAX_STEPS
+            and self.work + rec.work <= MAX_WORK
+            and len(self.graph.nodes) + len(rec.nodes) < MAX_NODES
+        )
+
+    def _replay(self, rec: Recorded, path: str, args: list[Tensor]) -> Any:
+        old, n, ext = rec.path, len(rec.path), rec.external
+        add, made, keys = self.graph.add, self.made, self.memo.keys
+        for s in rec.scopes:
+            scope = self.stack[-1] if s.kind is None else Scope(path + s.rel, s.seq)
+            if s.kind is not None:
+                self.scopes[scope.path] = scope
+                self.graph.scopes[scope.path] = s.kind
+                self.opened.append(scope)
+            scope.counter, scope.names, scope.auto = s.counter, set(s.names), dict(s.auto)
+        for node, shaped in rec.nodes:
+            name = path + node.name[n:]
+            inputs = tuple([args[ext[i]].node if i in ext else path + i[n:] for i in node.inputs])
+            add(
+                Node(
+                    name,
+                    node.op,
+                    inputs,
+                    node.attrs,
+                    node.type,
+                    node.params,
+                    node.loc,
+                    node.training_only,
+                )
+            )
+            made.append(name)
+            if shaped is not None:
+                keys[name] = shaped
+        self.steps += rec.steps
+        self.work += rec.work
+        self.where = rec.where
+        return rename(rec.value, old, path, args, ext)
 
     def _bind_params(
         self,

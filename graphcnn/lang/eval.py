@@ -26,6 +26,12 @@ from graphcnn.lang.builtins import (
 from graphcnn.lang.state import State
 from graphcnn.lang.values import FunctionRef, LayerRef, Tensor, show, type_name
 
+_REFS: dict[str, LayerRef | FunctionRef] = {
+    **{name: FunctionRef(name) for name in (*FUNCTIONS, *SHAPE_QUERIES)},
+    **{name: LayerRef(name) for name in (*LAYERS, *SPECIAL_LAYERS)},
+}
+"""The built-in names as values (immutable, so one of each serves every lookup)."""
+
 
 class Evaluator(State):
     def eval(self, e: ast.Expr, glob: dict[str, Any], env: dict[str, Any] | None = None) -> Any:
@@ -97,10 +103,9 @@ class Evaluator(State):
             return env[name]
         if name in glob:
             return glob[name]
-        if name in LAYERS or name in SPECIAL_LAYERS:
-            return LayerRef(name)
-        if name in FUNCTIONS or name in SHAPE_QUERIES:
-            return FunctionRef(name)
+        ref = _REFS.get(name)
+        if ref is not None:
+            return ref
         known = list(env) + list(glob) + list(LAYERS) + list(FUNCTIONS)
         close = difflib.get_close_matches(name, known, n=3)
         raise self._error(

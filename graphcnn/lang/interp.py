@@ -14,14 +14,15 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphcnn.errors import SpecError
 from graphcnn.ir import Graph, Node, SourceLoc, freeze
 from graphcnn.lang import ast
-from graphcnn.lang.builtins import Layer
+from graphcnn.lang.builtins import MAX_INT, Layer
 from graphcnn.lang.calls import Calls
+from graphcnn.lang.memo import Memo, Shaped
 from graphcnn.lang.parser import parse_expr
 from graphcnn.lang.state import MAX_NODES, MAX_STEPS
 from graphcnn.lang.state import Options as Options  # re-exported for graphcnn.api
@@ -227,14 +228,29 @@ class Interpreter(Calls):
         alias: Any,
         loc: SourceLoc,
     ) -> Tensor:
-        try:
-            out, params = infer_node(layer.op, attrs, [t.type for t in inputs])
-        except ShapeError as err:
-            msg = str(err)
-            raise self._error(
-                msg if msg.startswith(spec_name) else f"{spec_name}: {msg}", loc, err.hint
-            ) from None
-        _check_size(self, out, params, spec_name, loc)
+        in_types = tuple([t.type for t in inputs])
+        memo = self.memo
+        shareable = memo.share_shapes
+        known = None
+        if shareable:
+            key = (layer.op, tuple(attrs.items()), in_types)
+            try:
+                known = memo.shapes.get(key)
+            except TypeError:  # an unhashable attribute value: nothing to share
+                shareable = False
+        if known is None:
+            try:
+                out, params = infer_node(layer.op, attrs, in_types)
+            except ShapeError as err:
+                msg = str(err)
+                raise self._error(
+                    msg if msg.startswith(spec_name) else f"{spec_name}: {msg}", loc, err.hint
+                ) from None
+            _check_size(self, out, params, spec_name, loc)
+            if shareable:
+                known = memo.shapes[key] = Shaped(out, params)
+        else:
+            out, params = known.out, known.params
         name = self._child(alias, spec_name, loc, numbered=not layer.functional)
         training = self.training > 0 or any(t.training_only for t in inputs)
         if len(self.graph.nodes) >= MAX_NODES:
@@ -243,7 +259,7 @@ class Interpreter(Calls):
             Node(
                 name,
                 layer.op,
-                tuple(t.node for t in inputs),
+                tuple([t.node for t in inputs]),
                 freeze(attrs),
                 out,
                 params,
@@ -251,27 +267,55 @@ class Interpreter(Calls):
                 training,
             )
         )
+        self.made.append(name)
+        if known is not None:
+            memo.keys[name] = known
         return Tensor(name, out, training)
 
 
 def compile_module(
     module: LoadedModule,
     network: str | None = None,
-    overrides: dict[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     options: Options | None = None,
+    memo: Memo | None = None,
 ) -> Graph:
-    """Compile one network (or model) of a loaded spec into a verified-shape IR graph."""
+    """Compile one network (or model) of a loaded spec into a verified-shape IR graph.
+
+    ``overrides`` are spec expressions as text (``"[1, 2, 2, 1]"``, ``"basic"``) or plain
+    ``int``, ``float`` and ``bool`` values, taken as they are. ``memo`` shares parsed overrides and
+    shape rule results with earlier compilations of the same module (a search's candidates).
+    """
     target = module.target(network)
-    interp = Interpreter(options)
+    interp = Interpreter(options, memo)
+    memo = interp.memo
+    memo.start()
     interp.where = target.defn.loc
     with _bounded_recursion(interp):
         values: dict[str, Any] = {}
-        for key, text in (overrides or {}).items():
+        for key, value in (overrides or {}).items():
+            if _plain(value):
+                values[key] = value
+                continue
+            text = value if isinstance(value, str) else show(value)
             interp.where = SourceLoc(f"--set {key}", 1, 1)
-            expr = parse_expr(text, interp.where)
+            expr = memo.exprs.get((key, text))
+            if expr is None:
+                expr = memo.exprs[key, text] = parse_expr(text, interp.where)
             values[key] = interp.eval(expr, module.globals)
         name = network or (target.defn.name if isinstance(target, Model) else target.name)
-        return interp.run_network(target, values, name)
+        memo.graph = interp.run_network(target, values, name)
+        return memo.graph
+
+
+def _plain(value: Any) -> bool:
+    """A number or boolean the spec language could have written (finite, integers bounded)."""
+    t = type(value)
+    if t is bool:
+        return True
+    if t is int:
+        return bool(abs(value) <= MAX_INT)
+    return t is float and math.isfinite(value)
 
 
 def evaluate_constants(consts: list[ast.ConstDef], glob: dict[str, Any]) -> None:

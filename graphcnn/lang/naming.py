@@ -24,6 +24,7 @@ class Naming(State):
         scope = self.scopes.get(path)
         if scope is None:
             scope = self.scopes[path] = Scope(path, seq)
+            self.opened.append(scope)
         self.stack.append(scope)
 
     def _join(self, local: str) -> str:
@@ -43,6 +44,8 @@ class Naming(State):
         return self._join(local)
 
     def _local_name(self, alias: Any, loc: SourceLoc) -> str:
+        if type(alias) is str and alias in self.memo.names:
+            return alias
         if isinstance(alias, bool) or not isinstance(alias, (str, int)):
             raise self._error(f"a layer name must be a name or an integer, got {show(alias)}", loc)
         name = str(alias)
@@ -56,6 +59,8 @@ class Naming(State):
                 loc,
                 "names use letters, digits, '_' and '-'; nest with scope/seq blocks",
             )
+        if type(alias) is str:
+            self.memo.names.add(name)
         return name
 
     def _claim(self, scope: Scope, local: str, loc: SourceLoc, reuse: bool = False) -> None:

@@ -1,13 +1,16 @@
 """Parse ``.gcnn`` text into an :class:`~graphcnn.lang.ast.Module` (lark, LALR, built once).
 
 Holds the post-lexer that lets a statement continue over lines, the one place that builds the
-lark parsers (a file's and one expression's) and syntax errors that say what was expected. The
-AST itself is built by :class:`~graphcnn.lang.ast_builder.AstBuilder` while the parser reduces.
+lark parsers (a file's and one expression's) and syntax errors that say what was expected, and,
+where the parser stopped at a Python habit (a comprehension, ``xs[i] = v``, ``+=``, ``def``), what
+this language writes instead. The AST itself is built by
+:class:`~graphcnn.lang.ast_builder.AstBuilder` while the parser reduces.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -227,22 +230,109 @@ def _syntax_error(e: UnexpectedInput, text: str, file: str) -> SpecError:
         if at_end:
             loc = SourceLoc(file, max(text.count("\n"), 1), 1)
         pos = e.pos_in_stream if e.pos_in_stream is not None else len(text)
-        hint = _unclosed(text, pos)
-        if hint is None and tok is not None:
-            if tok.type == "EQUAL":
-                hint = "keyword arguments are written name: value, e.g. conv(64, 3, stride: 2)"
-            elif str(tok) in _KEYWORDS:
-                hint = f"{str(tok)!r} is a keyword and cannot be used as a name"
         shown = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")
-        return SpecError(f"unexpected {got}; expected {shown}", loc, hint)
+        message = f"unexpected {got}; expected {shown}"
+        habit = None if at_end or tok is None else _python_habit(tok, text, pos, set(e.expected))
+        if habit is not None:
+            return SpecError(habit[0] or message, loc, habit[1])
+        hint = _unclosed(text, pos)
+        if hint is None and tok is not None and str(tok) in _KEYWORDS:
+            hint = f"{str(tok)!r} is a keyword and cannot be used as a name"
+        return SpecError(message, loc, hint)
     return SpecError(str(e), loc)
 
 
-def _unclosed(text: str, pos: int) -> str | None:
-    """If a bracket opened on an earlier line is still open at ``pos``, say where."""
-    stack: list[tuple[str, int]] = []
+_LOOP = "for v in xs { ys = ys + [f(v)] }"
+
+_PY_STATEMENTS = {
+    "def": "a function is a block: block name(x, c) { return x -> conv(c, 3) }",
+    "class": "a network is declared with: network name(params) { ... }",
+    "while": "loops run over a list or a range: for i in range(n) { ... }",
+    "lambda": "a function is a block: block name(x, c) { return x -> conv(c, 3) }",
+}
+"""Python statement words that are names here, and what this language writes instead."""
+
+
+def _python_habit(tok: Token, text: str, pos: int, expected: set[str]) -> tuple[str, str] | None:
+    """A Python habit the parser stopped at: (a message, or "" for the parser's, and a hint)."""
+    line = text[text.rfind("\n", 0, pos) + 1 : pos].rstrip(" \t")
+    first = line.split(maxsplit=1)[0] if line.split() else ""
+    opened = _open_brackets(text, pos)
+    inner = opened[-1][0] if opened else ""
+    if tok.type == "FOR" and inner in "([" and inner:
+        return (
+            "a comprehension ('[... for ...]') is Python, not .gcnn",
+            "build the list with a loop: " + _comprehension_loop(text, opened[-1][2], pos),
+        )
+    if tok.type == "EQUAL":
+        op = re.search(r"(\*\*|//|[-+*/%])$", line)
+        if op and not line[: op.start()].rstrip().endswith("]"):
+            o = op.group(1)
+            named = re.search(r"([A-Za-z_]\w*)\s*$", line[: op.start()])
+            x = named.group(1) if named else "x"
+            return (
+                f"'{o}=' is Python, not .gcnn",
+                f"write the operation out: {x} = {x} {o} ... (a name is assigned, never updated)",
+            )
+        if inner == "(":
+            return "", "keyword arguments are written name: value, e.g. conv(64, 3, stride: 2)"
+        if first in ("if", "elif", "assert"):
+            return "", "'=' assigns; compare with '==', e.g. if stride == 1 { ... }"
+        if re.search(r"\](\s*(\*\*|//|[-+*/%]))?$", line) and not inner:
+            item = re.search(r"([A-Za-z_]\w*)\[([^\[\]]+)\]$", line)
+            rest = text[pos + 1 : (text.find("\n", pos) + 1 or len(text) + 1) - 1]
+            value = re.split(r"[;#]", rest)[0].strip()
+            xs, i = item.groups() if item else ("xs", "i")
+            v = value if item and value and "=" not in value else "v"
+            return (
+                "an item of a list cannot be assigned: lists never change in place",
+                f"build a new list and assign the name: {xs} = {xs}[:{i}] + [{v}] + "
+                f"{xs}[{i} + 1:] (or build it in a loop: ys = [] then {_LOOP})",
+            )
+        return (
+            "",
+            "only names are assigned (x = expr, a, b = expr); "
+            "keyword arguments are written name: value",
+        )
+    if tok.type == "NAME" and first == "import" and line.strip() == "import":
+        name = str(tok)
+        return "", f'import takes a quoted file name: import "{name}.gcnn"'
+    if tok.type == "COLON" and "LBRACE" in expected:
+        return (
+            "",
+            "a body is in braces, not after ':' and an indent: if c { ... }, for v in xs { ... }",
+        )
+    if first in _PY_STATEMENTS and line.strip() == first:
+        return f"{first!r} is Python, not .gcnn", _PY_STATEMENTS[first]
+    return None
+
+
+def _comprehension_loop(text: str, start: int, pos: int) -> str:
+    """``ys = [f(v) for v in xs if c]`` written as this language's loop (generic if unclear)."""
+    head = text[text.rfind("\n", 0, start) + 1 : start]
+    target = re.fullmatch(r"\s*([A-Za-z_]\w*)\s*=\s*", head)
+    name = target.group(1) if target else "ys"
+    depth, end = 1, pos
+    while end < len(text) and depth:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[end], 0)
+        end += 1
+    item = " ".join(text[start + 1 : pos].split())
+    m = re.fullmatch(
+        r"for\s+(.+?)\s+in\s+(.+?)(?:\s+if\s+(.+))?", " ".join(text[pos : end - 1].split())
+    )
+    if not item or m is None or depth:
+        return f"ys = [] then {_LOOP}"
+    add = f"{name} = {name} + [{item}]"
+    if m.group(3):
+        add = f"if {m.group(3)} {{ {add} }}"
+    return f"{name} = [] then for {m.group(1)} in {m.group(2)} {{ {add} }}"
+
+
+def _open_brackets(text: str, pos: int) -> list[tuple[str, int, int]]:
+    """The brackets still open at ``pos``, innermost last: (bracket, its line, its offset)."""
+    stack: list[tuple[str, int, int]] = []
     line, in_str, in_comment = 1, False, False
-    for ch in text[:pos]:
+    for i, ch in enumerate(text[:pos]):
         if ch == "\n":
             line += 1
             in_comment = False
@@ -255,11 +345,18 @@ def _unclosed(text: str, pos: int) -> str | None:
         elif ch == "#":
             in_comment = True
         elif ch in "([":
-            stack.append((ch, line))
+            stack.append((ch, line, i))
         elif ch in ")]" and stack:
             stack.pop()
+    return stack
+
+
+def _unclosed(text: str, pos: int) -> str | None:
+    """If a bracket opened on an earlier line is still open at ``pos``, say where."""
+    stack = _open_brackets(text, pos)
+    line = text.count("\n", 0, pos) + 1
     if stack and stack[-1][1] < line:
-        ch, where = stack[-1]
+        ch, where, _ = stack[-1]
         return f"the {ch!r} opened on line {where} is not closed"
     return None
 
@@ -287,4 +384,9 @@ def _char_hint(ch: str) -> str | None:
         return "chain operators with '->', e.g. x -> conv(64, 3) -> bn -> relu"
     if ch == "=":
         return "keyword arguments use ':', e.g. conv(64, 3, stride: 2)"
+    if ch == ".":
+        return (
+            "values have no attributes or methods: use functions and operators, "
+            "e.g. channels(x), shape(x), xs + [v] (not xs.append(v))"
+        )
     return None

@@ -17,6 +17,7 @@ from graphcnn.errors import SpecError
 from graphcnn.ir import Graph, SourceLoc
 from graphcnn.lang import ast
 from graphcnn.lang.builtins import Layer
+from graphcnn.lang.memo import Memo
 from graphcnn.lang.values import Block, Tensor
 
 MAX_STEPS = 1_000_000
@@ -50,8 +51,13 @@ class Scope:
 
 
 class State(ABC):
-    def __init__(self, options: Options | None = None):
+    def __init__(self, options: Options | None = None, memo: Memo | None = None):
         self.opts = options or Options()
+        self.memo = memo if memo is not None else Memo(share_shapes=False)
+        self.made: list[str] = []
+        """Node names in the order they were made (what a block call added: a slice)."""
+        self.opened: list[Scope] = []
+        """Scopes in the order they were opened."""
         self.graph = Graph("")
         self.scopes: dict[str, Scope] = {"": Scope("", False)}
         self.stack: list[Scope] = [self.scopes[""]]

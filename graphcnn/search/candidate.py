@@ -15,7 +15,7 @@ and rejected, with the reasons, otherwise.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,16 +127,25 @@ def compile_with(
     params: Mapping[str, Any],
     input_shape: tuple[int, ...] | None,
     batch: int | None,
+    memo: Any = None,
 ) -> Any:
-    """Compile a loaded module with parameter overrides (values, or spec expressions as text)."""
+    """Compile a loaded module with parameter overrides (values, or spec expressions as text).
+
+    Numbers and booleans are bound as they are, strings are parsed as spec expressions (once per
+    ``memo``, a :class:`graphcnn.lang.memo.Memo` shared by the compilations of one module) and
+    other values (lists) as the spec text :func:`graphcnn.lang.values.show` writes for them.
+    """
     from graphcnn.lang.interp import Options, compile_module
     from graphcnn.lang.values import show
     from graphcnn.util import gc_paused
 
-    overrides = {k: v if isinstance(v, str) else show(v) for k, v in params.items()}
+    overrides = {
+        k: v if isinstance(v, str) or type(v) in (int, float, bool) else show(v)
+        for k, v in params.items()
+    }
     opts = Options(input_shape=input_shape, batch="N" if batch is None else batch)
     with gc_paused():
-        return compile_module(module, network, overrides, opts)
+        return compile_module(module, network, overrides, opts, memo)
 
 
 class Evaluator:
@@ -153,6 +162,7 @@ class Evaluator:
         dtype: str = "float32",
         measure: str | None = None,
     ) -> None:
+        from graphcnn.lang.memo import Memo
         from graphcnn.lang.values import Model
 
         if measure is not None and measure not in MEASURES:
@@ -165,7 +175,8 @@ class Evaluator:
         target = self.module.target(self.network)
         block = target.network if isinstance(target, Model) else target
         self.params = [p.name for p in block.defn.params]
-        base = compile_with(self.module, self.network, self.fixed, input_shape, batch)
+        self.memo = Memo()
+        base = compile_with(self.module, self.network, self.fixed, input_shape, batch, self.memo)
         self.input_shape: tuple[int, ...] = input_shape or tuple(
             int(d) for d in base.inputs[0].type.shape[1:]
         )
@@ -182,7 +193,7 @@ class Evaluator:
             shape = (self.input_shape[0], resolution, resolution)
         params = {**self.fixed, **values}
         self.compiled += 1
-        return compile_with(self.module, self.network, params, shape, self.batch)
+        return compile_with(self.module, self.network, params, shape, self.batch, self.memo)
 
     def cost(self, values: Mapping[str, Any], resolution: int | None = None) -> Cost:
         """Exact cost of one candidate; a spec error (e.g. a shape mismatch) propagates."""
@@ -190,53 +201,99 @@ class Evaluator:
         hit = self._cache.get(key)
         if hit is not None:
             return hit
-        from graphcnn.cost import profile
-
         g = self.graph(values, resolution)
         latency = measured = None
+        params, macs, flops = totals(g, self.memo)
         if self.device is not None:
-            p = profile(g)
-            t = p.totals
-            params, macs, flops = t.params, t.macs, t.flops
-            latency = self._roofline(g, p)
-        else:
-            params, macs, flops = totals(g)
+            latency = self._roofline(g)
         if self.measure == "ort":
             measured = measure_ort(g)
         cost = Cost(params, macs, flops, latency, measured)
         self._cache[key] = cost
         return cost
 
-    def _roofline(self, g: Any, p: Any) -> float:
-        from graphcnn.analysis import roofline
+    def _roofline(self, g: Any) -> float:
         from graphcnn.analysis.devices import get_device
 
         if self._device is None:
             self._device = get_device(self.device or "cpu")
-        return roofline.total(roofline.analyze(g, self._device, self.dtype, profile=p)).time_s
+        return roofline_time(g, self._device, self.dtype, self.memo)
 
 
-def totals(graph: Any) -> tuple[int, int, int]:
+def _inference_nodes(graph: Any, memo: Any) -> tuple[int, Iterator[tuple[Any, Any]]]:
+    """(batch, the inference nodes with their memo entry or None): what ``profile`` walks."""
+    from graphcnn.ops import Op
+
+    inputs = graph.inputs
+    b = inputs[0].type.shape[0] if inputs else 1
+    keys = memo.keys if memo is not None and memo.graph is graph else {}
+    walk = (
+        (node, keys.get(node.name))
+        for node in graph
+        if node.op is not Op.INPUT and not node.training_only
+    )
+    return (b if isinstance(b, int) else 1), walk
+
+
+def totals(graph: Any, memo: Any = None) -> tuple[int, int, int]:
     """``profile(graph).totals``' params, MACs and FLOPs, without building per-layer rows.
 
     The same per-node rule (``graphcnn.cost.node_cost``) over the same nodes (inference only,
-    the input excluded); ``tests/test_search.py`` checks it against ``profile``.
+    the input excluded); ``tests/test_search.py`` checks it against ``profile``. With the
+    :class:`graphcnn.lang.memo.Memo` that compiled ``graph``, a node costs once per shape key.
     """
     from graphcnn.cost import node_cost
-    from graphcnn.ops import Op
 
-    b = graph.inputs[0].type.shape[0] if graph.inputs else 1
-    batch = b if isinstance(b, int) else 1
-    types = {n.name: n.type for n in graph}
+    batch, walk = _inference_nodes(graph, memo)
+    nodes = graph.nodes
     params = macs = flops = 0
-    for node in graph:
-        if node.op is Op.INPUT or node.training_only:
-            continue
-        c = node_cost(node, [types[i] for i in node.inputs], batch)
-        params += c.params
-        macs += c.macs
-        flops += c.flops
+    for node, shaped in walk:
+        known = shaped.costs.get(batch) if shaped is not None else None
+        if known is None:
+            c = node_cost(node, [nodes[i].type for i in node.inputs], batch)
+            known = (c.params, c.macs, c.flops)
+            if shaped is not None:
+                shaped.costs[batch] = known
+        params += known[0]
+        macs += known[1]
+        flops += known[2]
     return params, macs, flops
+
+
+def roofline_time(graph: Any, device: Any, dtype: str = "float32", memo: Any = None) -> float:
+    """``roofline.total(roofline.analyze(graph, device, dtype)).time_s`` without the per-layer
+    rows: the same per-layer rule and the same summation order (compute-bound layers, then
+    memory-bound ones), so the same float; ``tests/test_search.py`` checks it. With the memo
+    that compiled ``graph``, a layer's time is computed once per shape key."""
+    from graphcnn.analysis.roofline import VIEWS, moved_bytes
+    from graphcnn.cost import node_cost
+    from graphcnn.ir import DTYPE_BYTES
+
+    batch, walk = _inference_nodes(graph, memo)
+    peak, bandwidth, width = device.peak(dtype), device.mem_bandwidth, DTYPE_BYTES[dtype]
+    tkey = (batch, device.name, dtype)
+    nodes = graph.nodes
+    compute_t = memory_t = 0.0
+    for node, shaped in walk:
+        known = shaped.times.get(tkey) if shaped is not None else None
+        if known is None:
+            if str(node.op) in VIEWS:
+                known = (0.0, 0.0)
+            else:
+                ins = [nodes[i].type for i in node.inputs]
+                c = node_cost(node, ins, batch)
+                in_bytes = sum(t.sample_numel * t.itemsize for t in ins) * batch
+                moved = moved_bytes(
+                    in_bytes + c.activation_bytes + c.weight_bytes, node.type.itemsize, width
+                )
+                known = (c.flops / peak, moved / bandwidth)
+            if shaped is not None:
+                shaped.times[tkey] = known
+        if known[0] >= known[1]:
+            compute_t += known[0]
+        else:
+            memory_t += known[1]
+    return compute_t + memory_t
 
 
 def measure_ort(graph: Any, repeat: int = 20, min_time: float = 0.05) -> float:

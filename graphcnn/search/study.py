@@ -114,6 +114,30 @@ def _pruner(name: str) -> Any:
     raise SearchError(f"unknown --pruner {name!r}", f"one of {', '.join(PRUNERS)}")
 
 
+JOURNAL = "journal:"
+"""``journal:PATH``: Optuna's journal file storage (``JournalFileBackend``; ``journal:///abs``
+works too). Not a URL of Optuna's own: Optuna opens journal files by object, not by URL."""
+
+
+def make_storage(url: str) -> Any:
+    """The Optuna storage ``url`` names: ``journal:PATH`` a journal file (append-only, file
+    locks: the fast one for several processes on one machine or a shared file system), else an
+    RDB URL (``sqlite:///...``, ``postgresql://...``, ``mysql://...``)."""
+    import optuna
+
+    if url.startswith(JOURNAL):
+        from optuna.storages.journal import JournalFileBackend
+
+        path = url[len(JOURNAL) :]
+        path = path[2:] if path.startswith("//") else path
+        if not path:
+            raise ValueError("journal: needs a file path")
+        return optuna.storages.JournalStorage(JournalFileBackend(path))
+    return optuna.storages.RDBStorage(
+        url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    )
+
+
 def open_study(config: SearchConfig, space: Space, worker: int = 0) -> Any:
     """Create or load the study; refuse one stored with different settings."""
     import optuna
@@ -122,16 +146,15 @@ def open_study(config: SearchConfig, space: Space, worker: int = 0) -> Any:
         config.out.mkdir(parents=True, exist_ok=True)
     url = config.storage_url()
     try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-        )
+        storage = make_storage(url)
         existing = len(storage.get_all_trials(storage.get_study_id_from_name(config.study_name)))
     except KeyError:
         existing = 0
     except Exception as e:  # NOTE: SQLAlchemy and Optuna raise many types for a bad URL
         raise SearchError(
             f"cannot open storage {url!r}: {type(e).__name__}: {str(e)[:200]}",
-            "give an Optuna storage URL, e.g. sqlite:///study.db or postgresql://host/db",
+            "give an Optuna storage URL, e.g. sqlite:///study.db, journal:study.log or "
+            "postgresql://host/db",
         ) from None
     # NOTE: the seed moves on with the trials already stored (and per worker), so a resumed or
     # shared seeded study does not sample the same candidates again.

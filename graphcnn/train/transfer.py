@@ -41,6 +41,13 @@ class Transfer:
         }
 
 
+TRAIN_NEEDS_TRAINING_ONLY = (
+    "training runs them, so train needs their weights: start from a checkpoint that has them "
+    "(`graphcnn compile --pipeline inference` loads one without them)"
+)
+"""The hint when a checkpoint lacks only the training-only parts (auxiliary heads)."""
+
+
 def head_nodes(graph: Graph) -> set[str]:
     """The last parameter-carrying node before each graph output (auxiliary heads included)."""
     heads: set[str] = set()
@@ -68,7 +75,7 @@ def initial_weights(graph: Graph, config: TrainConfig) -> tuple[Weights, Transfe
         if node.name in heads and not fits:
             loaded[key] = init[key]
             replaced.append(key)
-    check_weights(graph, loaded, config.weights)
+    check_weights(graph, loaded, config.weights, TRAIN_NEEDS_TRAINING_ONLY)
     return {k: loaded[k] for k in want}, Transfer(config.weights, replaced)
 
 

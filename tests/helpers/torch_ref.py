@@ -33,6 +33,8 @@ SLOW = {
     "densenet161",
     "densenet201",
     "inception_v3",
+    *(f"convnext_{v}" for v in ("tiny", "small", "base")),  # 4.5-15 GMACs at 224
+    *(f"regnet_{v}" for v in ("x_8gf", "x_16gf", "y_8gf", "y_16gf")),  # 8-16 GMACs at 224
 }
 TOL = 1e-5  # max |ours - reference| / max |reference|, float32
 

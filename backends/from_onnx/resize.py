@@ -1,0 +1,91 @@
+"""The handler of ONNX ``Resize``: nearest upsampling by whole factors -> the IR's ``upsample``.
+
+``Resize(x, roi, scales, sizes)`` (opset 11+) of an ``[N, C, H, W]`` activation in ``nearest``
+mode, with the coordinates torch's ``F.interpolate(mode="nearest")`` exports
+(``coordinate_transformation_mode="asymmetric"``, ``nearest_mode="floor"``: output pixel ``i``
+copies input pixel ``floor(i / s)``), and constant ``scales`` or ``sizes`` that keep N and C and
+multiply H and W by whole factors, becomes ``upsample([sh, sw])``; a scale of 1 everywhere
+becomes nothing. Anything else (linear or cubic modes, other coordinate modes, fractional
+factors, antialiasing, sizes computed from activations) is refused, naming the node.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from graphcnn.backends.from_onnx.importer import Handler, Importer
+from graphcnn.backends.from_onnx.values import Tensor
+from graphcnn.ir import Op
+
+if TYPE_CHECKING:
+    import onnx
+
+HINT = 'export nn.Upsample(scale_factor=s, mode="nearest") or F.interpolate with a whole s'
+
+
+def _text(a: dict[str, object], key: str, default: str) -> str:
+    v = a.get(key, default)
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _factors(imp: Importer, n: onnx.NodeProto, shape: list[int]) -> tuple[int, int]:
+    """``(sh, sw)`` from the constant scales (input 2) or sizes (input 3), axes included."""
+    scales = imp.opt_const(n, 2, "scales")
+    if scales is not None and scales.value.size == 0:
+        scales = None  # an empty scales input: sizes given instead
+    sizes = None if scales is not None else imp.const(n, 3, "the scales or sizes")
+    axes = [int(x) % 4 for x in imp.attrs(n).get("axes", range(4))]
+    factor = [1.0] * 4
+    if scales is not None:
+        given = [float(x) for x in scales.value.reshape(-1)]
+    else:
+        assert sizes is not None
+        # NOTE: the batch size may be symbolic here; only the listed H and W must be numbers
+        raw = list(sizes.value.reshape(-1))
+        given = []
+        for axis, v in zip(axes, raw, strict=False):
+            if axis < 2:
+                given.append(1.0)
+                continue
+            given.append(int(v) / shape[axis])
+    if len(given) != len(axes):
+        raise imp.fail(n, f"{len(given)} scales or sizes for the {len(axes)} axes {axes}")
+    for axis, f in zip(axes, given, strict=True):
+        factor[axis] = f
+    if factor[:2] != [1.0, 1.0]:
+        raise imp.fail(n, f"scales {factor} resize the batch or the channels", HINT)
+    if not all(f >= 1 and f == int(f) for f in factor[2:]):
+        raise imp.fail(
+            n, f"scales {factor[2:]} of H and W are not whole factors >= 1: not an upsample", HINT
+        )
+    return int(factor[2]), int(factor[3])
+
+
+def _h_resize(imp: Importer, n: onnx.NodeProto) -> None:
+    x = imp.tensor(n)
+    shape = [int(d) if isinstance(d, int) else 0 for d in imp.type(x).shape]
+    if len(shape) != 4:
+        raise imp.fail(n, f"expects an [N, C, H, W] activation, got {list(imp.type(x).shape)}")
+    a = imp.attrs(n)
+    mode = _text(a, "mode", "nearest")
+    coords = _text(a, "coordinate_transformation_mode", "half_pixel")
+    rounding = _text(a, "nearest_mode", "round_prefer_floor")
+    if mode != "nearest" or coords != "asymmetric" or rounding != "floor":
+        raise imp.fail(
+            n,
+            f"mode {mode!r} with coordinate_transformation_mode {coords!r} and nearest_mode "
+            f"{rounding!r} is not supported: the IR's upsample is torch's nearest (mode "
+            "'nearest', 'asymmetric', 'floor')",
+            HINT,
+        )
+    if int(a.get("antialias", 0)):
+        raise imp.fail(n, "antialias is not supported", HINT)
+    sh, sw = _factors(imp, n, shape)
+    if (sh, sw) == (1, 1):
+        imp.set(n, Tensor(x))
+        return
+    imp.set(n, Tensor(imp.emit(n, Op.UPSAMPLE, [x], {"scale": (sh, sw)})))
+
+
+RESIZE_HANDLERS: dict[str, Handler] = {"Resize": _h_resize}
+"""ONNX Resize (nearest, whole upsampling factors)."""
