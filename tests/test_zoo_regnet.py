@@ -2,12 +2,12 @@
 
 The spec computes each variant's stages from torchvision's six numbers (depth, w_0, w_a, w_m,
 group width, SE ratio) as ``BlockParams.from_init_params`` does; every variant's stage widths,
-depths and group widths must equal torchvision's own, without building a model. The models over
-100M parameters (:data:`helpers.zoo.HUGE`), which the zoo-wide whole-model tests skip, are
-checked here in torch: torchvision's ``state_dict`` (BN statistics randomised) loads strictly into
-the generated module, whose eval-mode outputs equal torchvision's at 64x64, one model at a time.
-Settings torchvision refuses are located spec errors. Published params and GMACs and the
-``state_dict`` names of all fifteen are tests/test_zoo.py's.
+depths and group widths must equal torchvision's own, without building a model. The largest ones
+(:data:`helpers.zoo.HUGE`: regnet_x_32gf, regnet_y_32gf, regnet_y_128gf), which the zoo-wide
+whole- model tests skip, are checked here in torch: torchvision's ``state_dict`` (BN statistics
+randomised) loads strictly into the generated module, whose eval-mode outputs equal torchvision's
+at 64x64, one model at a time. Settings torchvision refuses are located spec errors. Published
+params and GMACs and the ``state_dict`` names of all fifteen are tests/test_zoo.py's.
 """
 
 from __future__ import annotations
