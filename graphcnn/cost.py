@@ -29,7 +29,9 @@ CONVENTION: dict[str, str] = {
     "channel_shuffle, flatten, reshape, permute, identity and input 0; "
     "pad 0 (a copy with a constant border, or cropped: no arithmetic; its output counts in "
     "activation_bytes); "
-    "upsample (nearest) 0 (each output pixel copies one input pixel: no arithmetic)",
+    "upsample (nearest) 0 (each output pixel copies one input pixel: no arithmetic); "
+    "upsample (bilinear) 8/element (a weighted sum of 4 input pixels: 4 multiply-adds at 2 "
+    "each, as a conv counts them; the weights depend only on positions)",
     "params": "trainable parameters (BN running statistics are buffers, counted in weight_bytes)",
     "activation_bytes": "bytes of each node's output tensor (graph input excluded); the total "
     "is the naive sum over nodes, not a liveness peak",
@@ -50,6 +52,11 @@ def _per_element(k: int) -> CostRule:
         return 0, k * node.type.sample_numel
 
     return rule
+
+
+def _upsample(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
+    bilinear = node.attrs.get("mode", "nearest") == "bilinear"
+    return 0, 8 * node.type.sample_numel if bilinear else 0
 
 
 def _conv(node: Node, xs: Sequence[TensorType]) -> tuple[int, int]:
@@ -106,7 +113,7 @@ COST_RULES: dict[Op, CostRule] = {
     Op.AVG_POOL: _pool(0),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
     Op.PAD: _zero,
-    Op.UPSAMPLE: _zero,
+    Op.UPSAMPLE: _upsample,
     Op.GLOBAL_AVG_POOL: lambda node, xs: (0, 0 if node.type == xs[0] else xs[0].sample_numel),
     Op.DROPOUT: _zero,
     Op.DROP_PATH: _zero,

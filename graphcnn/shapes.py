@@ -241,7 +241,7 @@ def _upsample(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple
     if sh < 1 or sw < 1:
         raise ShapeError(
             f"upsample: scale {sh}x{sw} must be >= 1",
-            "nearest upsampling repeats each pixel scale times; to shrink, use a pool",
+            "upsample makes a map scale times larger; to shrink, use a pool or a stride",
         )
     _, c, h, w = x.shape
     return _checked((x.shape[0], c, int(h) * sh, int(w) * sw), x.dtype), ()

@@ -90,10 +90,25 @@ def test_asymmetric_conv_and_max_pool_pads_become_a_pad_node() -> None:
     assert all(n.attr_pair("padding") == (0, 0) for n in g if n.op in (Op.CONV2D, Op.MAX_POOL))
 
 
-def test_asymmetric_average_pool_is_still_refused() -> None:
+@pytest.mark.parametrize("ceil", [0, 1])
+def test_asymmetric_average_pool_counting_the_border_is_a_pad_node(ceil: int) -> None:
+    """count_include_pad=1: the zeros count, so zeros first and an unpadded pool is exact."""
+    n = helper.make_node(
+        "AveragePool", ["x"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[0, 1, 1, 2],
+        count_include_pad=1, ceil_mode=ceil,
+    )  # fmt: skip
+    g, _ = same(model([n], {}, [1, 3, 8, 9]), [1, 3, 8, 9])
+    assert ops(g) == ["pad", "avg_pool2d"]
+    (pad,) = [n for n in g if n.op is Op.PAD]
+    assert pad.attrs["pads"] == (1, 2, 0, 1) and pad.attrs["value"] == 0.0
+
+
+def test_asymmetric_average_pool_not_counting_the_border_is_refused() -> None:
     n = helper.make_node("AveragePool", ["x"], ["y"], kernel_shape=[3, 3], pads=[0, 0, 1, 1])
-    with pytest.raises(OnnxImportError, match="asymmetric padding"):
+    with pytest.raises(OnnxImportError, match="asymmetric padding") as info:
         from_onnx(model([n], {}, [1, 3, 8, 8]))
+    assert "count_include_pad=0" in str(info.value)
+    assert "count_include_pad=True" in (info.value.hint or "")
 
 
 def test_gelu_as_the_dynamo_exporter_writes_it() -> None:
@@ -184,17 +199,21 @@ SLOW_MARK = pytest.mark.slow
 FAST = [
     *(pytest.param(name, "legacy", id=f"{name}-legacy") for name in
       ("resnet18", "mobilenet_v3_small", "tm:tf_efficientnet_b0", "tm:regnetx_002",
-       "tm:cspdarknet53")),
+       "tm:cspdarknet53", "seg:lraspp_mobilenet_v3_large")),
     pytest.param("tm:tf_efficientnet_b0", "dynamo", marks=_dynamo(), id="tf_effnet-dynamo"),
     pytest.param("tm:regnetx_002", "dynamo", marks=_dynamo(), id="regnetx_002-dynamo"),
     pytest.param("resnet18", "dynamo", marks=[*_dynamo(), SLOW_MARK], id="resnet18-dynamo"),
     pytest.param(
         "mobilenet_v3_small", "dynamo", marks=[*_dynamo(), SLOW_MARK], id="mobilenet_v3-dynamo"
     ),
+    pytest.param(
+        "seg:lraspp_mobilenet_v3_large", "dynamo", marks=[*_dynamo(), SLOW_MARK], id="lraspp-dynamo"
+    ),
 ]  # fmt: skip
 """timm's tf_efficientnet pads asymmetrically (a Pad node; the dynamo exporter moves it into
 the Conv), regnetx_002's and mobilenet_v3's blocks nest modules deeply, cspdarknet53 is made of
-LeakyRelu."""
+LeakyRelu; LR-ASPP (torchvision's segmentation) upsamples bilinearly to sizes read off its
+activations' shapes."""
 
 
 @pytest.mark.parametrize(("name", "exporter"), FAST)
@@ -247,12 +266,14 @@ SLOW = [
     "tm:convnext_atto", "tm:ghostnet_100", "tm:dla34", "tm:dpn68", "tm:res2net50_26w_4s",
     "tm:rexnet_100", "tm:selecsls42b", "tm:regnety_002", "tm:densenet121", "tm:cspresnet50",
     "tm:nasnetalarge", "tm:hrnet_w18_small", "tm:inception_v4", "tm:inception_resnet_v2",
+    "seg:fcn_resnet50", "seg:deeplabv3_resnet50",
 ]  # fmt: skip
 
 
 SLOW_DYNAMO = [
     "squeezenet1_1", "shufflenet_v2_x0_5", "convnext_tiny", "tm:convnext_atto",
     "tm:ghostnet_100", "tm:dla34", "tm:cspdarknet53", "tm:hrnet_w18_small",
+    "seg:deeplabv3_mobilenet_v3_large",
 ]  # fmt: skip
 """The dynamo exporter takes 5-20 s a model: a few families (torchvision's ConvNeXt: its
 as_strided gather and its gelu form)."""

@@ -52,8 +52,9 @@ network allops(classes = 10) {
   x = (x + r * 0.17) -> layer_norm -> hardsigmoid -> scale(2.0, divide: true)
   x = x -> pad([0, 1, 1, 0], value: "-inf") -> maxpool(3, stride: 2, pad: 1, ceil: true)
         -> avgpool(3, stride: 1, pad: 1)
-  x = x -> avgpool(2, count_include_pad: false) -> upsample([2, 4]) -> adaptive_avgpool(2)
-        -> softmax(axis: 1)
+  x = x -> avgpool(2, count_include_pad: false) -> upsample([2, 4])
+        -> upsample(2, mode: "bilinear") -> upsample(2, mode: "bilinear", align_corners: true)
+        -> adaptive_avgpool(2) -> softmax(axis: 1)
   x = x -> reshape([48, 4]) -> flatten -> linear(32) as fc1 -> bn as fc1_bn -> gelu
   return x -> linear(classes) as fc
 }

@@ -1,10 +1,12 @@
-"""The ``upsample`` op: nearest upsampling by a whole factor per spatial axis, through every stage.
+"""The ``upsample`` op: upsampling by a whole factor per spatial axis, through every stage.
 
 ``x -> upsample(s)`` (or ``upsample([sh, sw])``) is ``nn.Upsample(scale_factor=s,
 mode="nearest")`` / ``F.interpolate(x, scale_factor=s, mode="nearest")``: output pixel
-``(i, j)`` copies input pixel ``(i // sh, j // sw)``. Shapes and errors, cost, the receptive
-field against a brute-force gradient, the torch meaning, ONNX Runtime, and the import of ONNX
-``Resize`` from both of torch's exporters (HRNet's fuse layers).
+``(i, j)`` copies input pixel ``(i // sh, j // sw)``. ``upsample(s, mode: "bilinear"
+[, align_corners: true])`` is ``mode="bilinear"`` (segmentation heads, FPNs). Shapes and errors,
+cost, the receptive field against a brute-force gradient, the torch meaning, ONNX Runtime, and
+the import of ONNX ``Resize`` from both of torch's exporters (HRNet's fuse layers, a DeepLab
+head).
 """
 
 from __future__ import annotations
@@ -272,7 +274,13 @@ def test_onnx_resize_by_sizes_imports_and_runs_as_in_onnx_runtime() -> None:
 @pytest.mark.parametrize(
     ("scales", "attrs", "words"),
     [
-        ([1, 1, 2, 2], {"mode": "linear"}, ["mode 'linear'", "'asymmetric'"]),
+        (
+            [1, 1, 2, 2],
+            {"mode": "linear", "coordinate_transformation_mode": "asymmetric"},
+            ["mode 'linear' with coordinate_transformation_mode 'asymmetric'", "'half_pixel'"],
+        ),
+        ([1, 1, 2, 2], {"mode": "cubic"}, ["mode 'cubic'"]),
+        ([1, 1, 2, 2], {"mode": "linear", "exclude_outside": 1}, ["exclude_outside"]),
         ([1, 1, 2, 2], {"mode": "nearest"}, ["coordinate_transformation_mode 'half_pixel'"]),
         ([1, 1, 2, 2], {**TORCH_NEAREST, "nearest_mode": "ceil"}, ["nearest_mode 'ceil'"]),
         ([1, 1, 1.5, 2], TORCH_NEAREST, ["not whole factors"]),
@@ -293,3 +301,181 @@ def test_resizes_the_ir_cannot_express_are_refused(
     assert "the_resize" in text
     for word in words:
         assert word in text, text
+
+
+# ------------------------------------------------------------------------------------ bilinear
+def test_bilinear_is_a_mode_with_align_corners_and_nearest_keeps_its_attrs() -> None:
+    (node,) = up_nodes(net('return x -> upsample(2, mode: "bilinear")', "4, 3, 5"))
+    assert dict(node.attrs) == {"scale": (2, 2), "mode": "bilinear", "align_corners": False}
+    assert node.type.shape[1:] == (4, 6, 10) and node.params == ()
+    body = 'return x -> upsample([1, 3], mode: "bilinear", align_corners: true)'
+    (node,) = up_nodes(net(body, "4, 3, 5"))
+    assert dict(node.attrs) == {"scale": (1, 3), "mode": "bilinear", "align_corners": True}
+    (node,) = up_nodes(net('return x -> upsample(2, mode: "nearest")', "4, 3, 5"))
+    assert dict(node.attrs) == {"scale": (2, 2)}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('return x -> upsample(2, mode: "bicubic")', ["mode must be one of", "'bilinear'"]),
+        ("return x -> upsample(2, align_corners: true)", ["align_corners is an option of"]),
+        ('return x -> upsample(2, mode: "bilinear", align_corners: 1)', ["true or false"]),
+    ],
+)
+def test_bad_bilinear_options_are_spec_errors(body: str, words: list[str]) -> None:
+    with pytest.raises(SpecError) as info:
+        net(body, "4, 6, 8")
+    text = str(info.value)
+    for word in words:
+        assert word in text, text
+    assert ":3:" in text
+
+
+def test_a_bilinear_upsample_costs_eight_flops_per_output_element() -> None:
+    assert "upsample (bilinear) 8/element" in CONVENTION["flops"]
+    g = net('return x -> upsample([2, 3], mode: "bilinear")', "4, 6, 8")
+    (row,) = profile(g, batch=3).layers
+    assert (row.cost.macs, row.cost.flops, row.cost.params) == (0, 3 * 8 * 4 * 12 * 24, 0)
+    assert row.cost.activation_bytes == 3 * 4 * 12 * 24 * 4
+
+
+def test_peak_memory_saves_nothing_for_a_bilinear_upsample() -> None:
+    g = net('return x -> conv(4, 1) as c -> upsample(2, mode: "bilinear") -> relu', "4, 6, 8")
+    report = peak_memory.analyze(g, 1, training=True)
+    assert report.saved_bytes == 4 * 6 * 8 * 4 + 4 * 12 * 16 * 4
+
+
+@pytest.mark.parametrize("corners", [False, True])
+@pytest.mark.parametrize("s", [2, 3, 4])
+def test_bilinear_receptive_field_against_the_gradient(torch: Any, s: int, corners: bool) -> None:
+    """A stride-s conv then a bilinear s-x upsample: every output pixel sees at most two
+    neighbouring source pixels' fields (``size_in + jump_in``), and most see exactly that; the
+    nominal window holds what each pixel sees, within one source pixel (``jump_in``)."""
+    import torch.nn.functional as F
+
+    flag = "true" if corners else "false"
+    g = net(
+        f"return x -> conv(1, 3, stride: {s}, pad: 1) as a\n"
+        f'  -> upsample({s}, mode: "bilinear", align_corners: {flag}) as u',
+        "1, 48, 48",
+    )
+    rf = analyze(g)
+    assert rf["u"].size == (rf["a"].size[0] + s, rf["a"].size[1] + s)
+    assert rf["u"].jump == (1, 1)
+    x = torch.ones(1, 1, 48, 48, dtype=torch.float64, requires_grad=True)
+    w = torch.ones(1, 1, 3, 3, dtype=torch.float64)
+    u = F.interpolate(
+        F.conv2d(x, w, stride=s, padding=1), scale_factor=s, mode="bilinear", align_corners=corners
+    )
+    full = 0
+    for i in range(6, 40):  # interior pixels: no clipping at the image
+        (top, bottom), (left, right) = _seen(torch, u, x, i, i + 1)
+        assert bottom - top + 1 <= rf["u"].size[0] and right - left + 1 <= rf["u"].size[1]
+        full += bottom - top + 1 == rf["u"].size[0]
+        for (lo, hi), (want_lo, want_hi) in zip(
+            ((top, bottom), (left, right)), rf["u"].bounds(i, i + 1), strict=True
+        ):
+            assert want_lo - s <= lo and hi <= want_hi + s
+    assert full >= 34 // 2
+
+
+BILINEAR = """
+a = x -> conv(4, 3, stride: 2, pad: 1) as down -> upsample(2, mode: "bilinear")
+b = x -> conv(4, 3, stride: 4, pad: 1) as down4
+      -> upsample(4, mode: "bilinear", align_corners: true)
+c = x -> conv(4, 1) as tall -> avgpool([2, 1]) -> upsample([2, 1], mode: "bilinear")
+return concat(a + b, c)
+"""
+
+
+def test_bilinear_torch_lowering_is_interpolate(torch1: Any) -> None:
+    import torch.nn.functional as F
+
+    from graphcnn.backends.to_torch import to_torch
+
+    torch = torch1
+    m = to_torch(net(BILINEAR, "3, 8, 8")).eval()
+    x = torch.randn(2, 3, 8, 8)
+
+    def up(v: Any, s: Any, corners: bool = False) -> Any:
+        return F.interpolate(v, scale_factor=s, mode="bilinear", align_corners=corners)
+
+    with torch.no_grad():
+        a = up(F.conv2d(x, m.down.weight, m.down.bias, stride=2, padding=1), 2)
+        b = up(F.conv2d(x, m.down4.weight, m.down4.bias, stride=4, padding=1), 4, True)
+        c = up(F.avg_pool2d(F.conv2d(x, m.tall.weight, m.tall.bias), (2, 1)), (2.0, 1.0))
+        torch.testing.assert_close(m(x), torch.cat([a + b, c], 1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("opset", [17, 21])
+def test_bilinear_onnx_runtime_computes_what_torch_computes(torch1: Any, opset: int) -> None:
+    pytest.importorskip("onnxruntime")
+    from helpers.onnx_ref import assert_valid, ort_run, rel_err, sample, torch_run
+
+    from graphcnn.backends.from_onnx import from_onnx
+    from graphcnn.backends.to_onnx import to_onnx
+
+    g = net(BILINEAR, "3, 8, 8")
+    model = to_onnx(g, opset=opset)
+    modes = [
+        (n.op_type, [a.s.decode() for a in n.attribute if a.name == "mode"])
+        for n in model.graph.node
+        if n.op_type == "Resize"
+    ]
+    assert modes == [("Resize", ["linear"])] * 3
+    assert_valid(model, g)
+    x = sample(g)
+    (ours,) = ort_run(model, x)
+    (ref,) = torch_run(torch1, g, None, x)
+    assert rel_err(ours, ref) < 1e-6
+    back, _ = from_onnx(model)  # and back: the same attributes
+    assert [dict(n.attrs) for n in up_nodes(back)] == [dict(n.attrs) for n in up_nodes(g)]
+
+
+@pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
+def test_torch_exported_bilinear_head_imports(torch1: Any, exporter: str) -> None:
+    """A segmentation head as torchvision's DeepLab/FCN/LR-ASPP write it: bilinear
+    ``F.interpolate`` to the input's size (``size=``), an ASPP pooling branch upsampled from
+    1x1, and ``align_corners=True``; imported, it computes what torch computes."""
+    onnx = pytest.importorskip("onnx")
+    if exporter == "dynamo":
+        pytest.importorskip("onnxscript")
+    import torch.nn.functional as F
+
+    from graphcnn.backends.from_onnx import from_onnx
+    from graphcnn.backends.to_torch import to_torch
+
+    torch = torch1
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.backbone = torch.nn.Conv2d(3, 8, 3, stride=8, padding=1)
+            self.pool = torch.nn.AdaptiveAvgPool2d(1)
+            self.project = torch.nn.Conv2d(16, 5, 1)
+
+        def forward(self, x: Any) -> Any:
+            f = self.backbone(x)
+            pooled = F.interpolate(self.pool(f), size=f.shape[-2:], mode="bilinear")
+            y = self.project(torch.cat([f, pooled], 1))
+            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            return F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=True)
+
+    m = Head().eval()
+    x = torch.randn(1, 3, 32, 24)
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            torch.onnx.export(m, (x,), f, dynamo=True, opset_version=18)
+        else:
+            torch.onnx.export(m, (x,), f, opset_version=17, dynamo=False)
+    g, w = from_onnx(onnx.load_from_string(f.getvalue()))
+    assert [dict(n.attrs) for n in up_nodes(g)] == [
+        {"scale": (4, 3), "mode": "bilinear", "align_corners": False},
+        {"scale": (8, 8), "mode": "bilinear", "align_corners": False},
+        {"scale": (2, 2), "mode": "bilinear", "align_corners": True},
+    ]
+    with torch.no_grad():
+        torch.testing.assert_close(to_torch(g, w).eval()(x), m(x), rtol=1e-5, atol=1e-6)

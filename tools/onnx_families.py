@@ -35,7 +35,8 @@ Examples::
     .venv/bin/python tools/onnx_families.py --models resnet18,tm:dla34 --exporter legacy
     .venv/bin/python tools/onnx_families.py --json /tmp/families.json
 
-Model names: torchvision's (``resnet18``), timm's prefixed ``tm:`` (``tm:dla34``).
+Model names: torchvision's (``resnet18``), timm's prefixed ``tm:`` (``tm:dla34``), torchvision's
+segmentation models prefixed ``seg:`` (``seg:deeplabv3_resnet50``).
 """
 
 from __future__ import annotations
@@ -72,9 +73,15 @@ TIMM = [
     "convnext_atto", "ghostnet_100", "cspresnet50", "cspdarknet53", "hrnet_w18_small", "dla34",
     "dpn68", "res2net50_26w_4s", "rexnet_100", "selecsls42b",
 ]  # fmt: skip
+SEGMENTATION = [
+    "fcn_resnet50", "fcn_resnet101", "deeplabv3_resnet50", "deeplabv3_resnet101",
+    "deeplabv3_mobilenet_v3_large", "lraspp_mobilenet_v3_large",
+]  # fmt: skip
+"""torchvision's semantic segmentation models (``seg:NAME``): dilated backbones, ASPP, bilinear
+upsampling to the input's size; their ``out`` tensor (no auxiliary head: ``aux_loss`` off)."""
 TRANSFORMERS = ["vit_b_16", "swin_t", "maxvit_t", "tm:vit_tiny_patch16_224"]
 """Expected to be refused: attention (MatMul between activations, Softmax over tokens)."""
-MODELS = TORCHVISION + [f"tm:{m}" for m in TIMM] + TRANSFORMERS
+MODELS = TORCHVISION + [f"tm:{m}" for m in TIMM] + [f"seg:{m}" for m in SEGMENTATION] + TRANSFORMERS
 
 SIZE = {
     "alexnet": 224, **{f"vgg{d}{bn}": 224 for d in (11, 13, 16, 19) for bn in ("", "_bn")},
@@ -125,6 +132,21 @@ def build(name: str) -> Any:
         import timm
 
         m = timm.create_model(name[3:], pretrained=False)
+    elif name.startswith("seg:"):
+        import torchvision
+
+        class Out(torch.nn.Module):
+            """The segmentation model's ``out`` tensor (it returns a dict)."""
+
+            def __init__(self, model: Any) -> None:
+                super().__init__()
+                self.model = model
+
+            def forward(self, x: Any) -> Any:
+                return self.model(x)["out"]
+
+        seg = torchvision.models.get_model(name[4:], weights=None, weights_backbone=None)
+        m = Out(seg)
     else:
         import torchvision
 
@@ -224,8 +246,23 @@ def ort(model: Any, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     so = rt.SessionOptions()
     so.intra_op_num_threads = 1
     so.inter_op_num_threads = 1
-    blob = model if isinstance(model, (bytes, str)) else model.SerializeToString()
-    sess = rt.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
+    if isinstance(model, (bytes, str)):
+        return _run(rt.InferenceSession(model, so, providers=["CPUExecutionProvider"]), x)
+    from graphcnn.backends.to_onnx import save
+
+    try:
+        blob = model.SerializeToString()
+    except Exception:  # noqa: BLE001 - protobuf's EncodeError above 2 GB
+        blob = None
+    if blob is not None:
+        return _run(rt.InferenceSession(blob, so, providers=["CPUExecutionProvider"]), x)
+    with tempfile.TemporaryDirectory() as tmp:  # above 2 GB: weights as external data
+        path = Path(tmp) / "model.onnx"
+        save(model, path)
+        return _run(rt.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]), x)
+
+
+def _run(sess: Any, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.asarray(sess.run(None, {sess.get_inputs()[0].name: x})[0])
 
 

@@ -6,7 +6,8 @@ rank > 2 activation: ``linear(last_dim: true)``); BatchNormalization -> batch_no
 LayerNormalization over the last axis -> layer_norm; LRN -> lrn; Relu, Sigmoid, HardSwish, Gelu
 (exact or tanh), LeakyRelu -> themselves (Tanh: :mod:`.elementwise`, as it may be part of the
 tanh gelu); Clip(0, 6) -> relu6 (Clip(0, inf) -> relu); MaxPool (asymmetric pads: a pad node of -inf
-first), AveragePool, GlobalAveragePool, ReduceMean over (2, 3) -> pools; Softmax -> softmax.
+first), AveragePool (asymmetric pads that count as zeros: a pad node of zeros first),
+GlobalAveragePool, ReduceMean over (2, 3) -> pools; Softmax -> softmax.
 A bias-less conv or linear is recorded in ``Importer.biasable`` so that a following constant
 Add becomes its bias (:mod:`.elementwise`).
 """
@@ -320,8 +321,20 @@ def _h_avg_pool(imp: Importer, n: onnx.NodeProto) -> None:
     a = imp.attrs(n)
     if list(a.get("dilations", [1, 1])) != [1, 1]:
         raise imp.fail(n, "dilated average pooling is not supported")
-    x, attrs = _window_attrs(imp, n, x)
-    attrs["count_include_pad"] = bool(a.get("count_include_pad", 0))
+    include = bool(a.get("count_include_pad", 0))
+    pads = list(a.get("pads", [0, 0, 0, 0]))
+    if not include and len(pads) == 4 and (pads[0] != pads[2] or pads[1] != pads[3]):
+        raise imp.fail(
+            n,
+            f"asymmetric padding {pads} (top, left, bottom, right) with count_include_pad=0 is "
+            "not supported: the IR's average pool pads both sides of an axis equally, and a "
+            "pad node's zeros would be counted",
+            "export with symmetric padding, or count_include_pad=True (zeros counted: a pad "
+            "node, then the pool)",
+        )
+    # NOTE: counted zeros: an asymmetric border is a pad node of zeros, then an unpadded pool
+    x, attrs = _window_attrs(imp, n, x, 0.0 if include else None)
+    attrs["count_include_pad"] = include
     imp.set(n, Tensor(imp.emit(n, Op.AVG_POOL, [x], attrs)))
 
 

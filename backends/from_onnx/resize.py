@@ -1,26 +1,35 @@
-"""The handler of ONNX ``Resize``: nearest upsampling by whole factors -> the IR's ``upsample``.
+"""The handler of ONNX ``Resize``: upsampling by whole factors -> the IR's ``upsample``.
 
-``Resize(x, roi, scales, sizes)`` (opset 11+) of an ``[N, C, H, W]`` activation in ``nearest``
-mode, with the coordinates torch's ``F.interpolate(mode="nearest")`` exports
-(``coordinate_transformation_mode="asymmetric"``, ``nearest_mode="floor"``: output pixel ``i``
-copies input pixel ``floor(i / s)``), and constant ``scales`` or ``sizes`` that keep N and C and
-multiply H and W by whole factors, becomes ``upsample([sh, sw])``; a scale of 1 everywhere
-becomes nothing. Anything else (linear or cubic modes, other coordinate modes, fractional
-factors, antialiasing, sizes computed from activations) is refused, naming the node.
+``Resize(x, roi, scales, sizes)`` (opset 11+) of an ``[N, C, H, W]`` activation, with constant
+``scales`` or ``sizes`` that keep N and C and multiply H and W by whole factors, becomes
+``upsample([sh, sw])`` when its coordinates are ones torch exports:
+
+- ``nearest`` with ``coordinate_transformation_mode="asymmetric"`` and ``nearest_mode="floor"``
+  (``F.interpolate(mode="nearest")``: output pixel ``i`` copies input pixel ``floor(i / s)``);
+- ``linear`` (bilinear on H and W) with ``half_pixel`` or ``pytorch_half_pixel``
+  (``mode="bilinear"``, the default ``align_corners=False``: pixel ``i`` samples
+  ``(i + 0.5) / s - 0.5``) or ``align_corners`` (``align_corners=True``).
+
+A scale of 1 everywhere becomes nothing. Anything else (cubic, other coordinate modes such as
+TF's ``asymmetric`` bilinear, fractional factors, antialiasing, ``exclude_outside``, sizes
+computed from activations) is refused, naming the node.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from graphcnn.backends.from_onnx.importer import Handler, Importer
 from graphcnn.backends.from_onnx.values import Tensor
-from graphcnn.ir import Op
+from graphcnn.ir import AttrValue, Op
 
 if TYPE_CHECKING:
     import onnx
 
-HINT = 'export nn.Upsample(scale_factor=s, mode="nearest") or F.interpolate with a whole s'
+HINT = (
+    'export nn.Upsample(scale_factor=s, mode="nearest" or "bilinear") or F.interpolate with a '
+    "whole s"
+)
 
 
 def _text(a: dict[str, object], key: str, default: str) -> str:
@@ -61,31 +70,49 @@ def _factors(imp: Importer, n: onnx.NodeProto, shape: list[int]) -> tuple[int, i
     return int(factor[2]), int(factor[3])
 
 
+def _coordinates(imp: Importer, n: onnx.NodeProto, a: dict[str, Any]) -> dict[str, AttrValue]:
+    """The upsample attributes besides the scale, from Resize's mode and coordinates."""
+    mode = _text(a, "mode", "nearest")
+    coords = _text(a, "coordinate_transformation_mode", "half_pixel")
+    if int(a.get("antialias", 0)) or int(a.get("exclude_outside", 0)):
+        raise imp.fail(n, "antialias and exclude_outside are not supported", HINT)
+    if mode == "nearest":
+        rounding = _text(a, "nearest_mode", "round_prefer_floor")
+        if coords == "asymmetric" and rounding == "floor":
+            return {}
+        raise imp.fail(
+            n,
+            f"nearest with coordinate_transformation_mode {coords!r} and nearest_mode "
+            f"{rounding!r} is not supported: the IR's nearest upsample is torch's "
+            "('asymmetric', 'floor')",
+            HINT,
+        )
+    if mode == "linear" and coords in ("half_pixel", "pytorch_half_pixel", "align_corners"):
+        return {"mode": "bilinear", "align_corners": coords == "align_corners"}
+    raise imp.fail(
+        n,
+        f"mode {mode!r} with coordinate_transformation_mode {coords!r} is not supported: the "
+        "IR's upsample is torch's nearest ('asymmetric', 'floor') or bilinear ('half_pixel', "
+        "'pytorch_half_pixel' or 'align_corners')",
+        HINT,
+    )
+
+
 def _h_resize(imp: Importer, n: onnx.NodeProto) -> None:
     x = imp.tensor(n)
     shape = [int(d) if isinstance(d, int) else 0 for d in imp.type(x).shape]
     if len(shape) != 4:
         raise imp.fail(n, f"expects an [N, C, H, W] activation, got {list(imp.type(x).shape)}")
     a = imp.attrs(n)
-    mode = _text(a, "mode", "nearest")
-    coords = _text(a, "coordinate_transformation_mode", "half_pixel")
-    rounding = _text(a, "nearest_mode", "round_prefer_floor")
-    if mode != "nearest" or coords != "asymmetric" or rounding != "floor":
-        raise imp.fail(
-            n,
-            f"mode {mode!r} with coordinate_transformation_mode {coords!r} and nearest_mode "
-            f"{rounding!r} is not supported: the IR's upsample is torch's nearest (mode "
-            "'nearest', 'asymmetric', 'floor')",
-            HINT,
-        )
-    if int(a.get("antialias", 0)):
-        raise imp.fail(n, "antialias is not supported", HINT)
+    attrs = _coordinates(imp, n, a)
+    if _text(a, "keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise imp.fail(n, "keep_aspect_ratio_policy other than 'stretch' is not supported", HINT)
     sh, sw = _factors(imp, n, shape)
     if (sh, sw) == (1, 1):
         imp.set(n, Tensor(x))
         return
-    imp.set(n, Tensor(imp.emit(n, Op.UPSAMPLE, [x], {"scale": (sh, sw)})))
+    imp.set(n, Tensor(imp.emit(n, Op.UPSAMPLE, [x], {"scale": (sh, sw), **attrs})))
 
 
 RESIZE_HANDLERS: dict[str, Handler] = {"Resize": _h_resize}
-"""ONNX Resize (nearest, whole upsampling factors)."""
+"""ONNX Resize (nearest or bilinear, whole upsampling factors)."""

@@ -301,6 +301,21 @@ def _pad(b: _Builder, n: Node, xs: list[str]) -> None:
 def _upsample(b: _Builder, n: Node, xs: list[str]) -> None:
     sh, sw = attr_pair(n.attrs, "scale")
     scales = b.const(f"{n.name}.scales", [1.0, 1.0, float(sh), float(sw)], "float32")
+    if n.attrs.get("mode", "nearest") == "bilinear":
+        # torch's bilinear: align_corners maps the corner pixels onto each other; without it
+        # pixel i samples (i + 0.5) / s - 0.5 (pytorch_half_pixel: half_pixel, but a length-1
+        # output samples 0, as torch does)
+        corners = bool(n.attrs["align_corners"])
+        b.node(
+            "Resize",
+            [xs[0], "", scales],
+            [n.name],
+            n.name,
+            n,
+            mode="linear",
+            coordinate_transformation_mode="align_corners" if corners else "pytorch_half_pixel",
+        )
+        return
     # torch's nearest: source pixel floor(i / s), i.e. asymmetric coordinates rounded down
     b.node(
         "Resize",

@@ -51,6 +51,12 @@ An input node has size 1, jump 1, start 0. Conventions for the other ops:
   following window of span ``k_eff - 1`` a multiple of ``s`` (a 3x3 conv after a 2x upsample)
   gets its exact size. ``s`` must divide ``jump_in`` (HRNet upsamples its stride-8 and deeper
   branches back to stride 4); otherwise :class:`ReceptiveFieldError` names the node.
+  Bilinear upsampling mixes two neighbouring source pixels per axis: ``size = size_in +
+  jump_in`` (the most any output pixel sees; a pixel that samples a source centre exactly sees
+  one), the same ``jump``, and pixel ``i`` samples source position ``(i + 0.5) / s - 0.5``, so
+  ``start = start_in + (1 / (2 s) - 1 / 2) * jump_in``. With ``align_corners`` it samples
+  ``i * (n - 1) / (s n - 1)`` and the grid (``start_in``, ``jump_in / s``) is nominal: a true
+  centre is at most ``jump_in`` off.
 """
 
 from __future__ import annotations
@@ -131,9 +137,21 @@ def _upsample(
             f"{node.name}: upsample by {scale[0]}x{scale[1]} of a grid of jump "
             f"{rf.jump[0]}x{rf.jump[1]} has no whole-pixel jump: the scale must divide the jump"
         )
-    # NOTE: size kept (each output pixel copies one input pixel), the grid s times finer
     jump = (rf.jump[0] // scale[0], rf.jump[1] // scale[1])
-    return ReceptiveField(rf.size, jump, rf.start)
+    if node.attrs.get("mode", "nearest") != "bilinear":
+        # NOTE: size kept (each output pixel copies one input pixel), the grid s times finer
+        return ReceptiveField(rf.size, jump, rf.start)
+    corners = bool(node.attrs["align_corners"])
+    axes = []
+    for size, j_in, start, s, j in zip(rf.size, rf.jump, rf.start, scale, jump, strict=True):
+        if s == 1:  # bilinear by 1 samples each pixel itself
+            axes.append((size, j, start))
+            continue
+        # two neighbouring source pixels; pixel i samples (i + 0.5) / s - 0.5 (align_corners:
+        # i * (n - 1) / (s * n - 1), kept on the nominal grid i / s)
+        shift = 0.0 if corners else (1 / (2 * s) - 0.5) * j_in
+        axes.append((size + j_in, j, start + shift))
+    return _field(axes[0], axes[1])
 
 
 def _keep(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:

@@ -116,6 +116,24 @@ def _choice(v: Any, what: str, choices: tuple[str, ...]) -> str:
     return str(v)
 
 
+def _upsample(a: dict[str, Any]) -> dict[str, Any]:
+    """``scale`` always; ``mode`` and ``align_corners`` only for bilinear (nearest's attributes
+    are just the scale, as before bilinear existed)."""
+    attrs: dict[str, Any] = {"scale": _pair(a["scale"], "scale", 1)}
+    mode = _choice(a["mode"], "mode", ("nearest", "bilinear"))
+    corners = a["align_corners"]
+    if mode == "nearest":
+        if corners is not None:
+            raise ArgError(
+                'align_corners is an option of mode: "bilinear" (nearest copies pixels)',
+                'drop align_corners, or add mode: "bilinear"',
+                "align_corners",
+            )
+        return attrs
+    corners = corners is not None and _bool(corners, "align_corners")
+    return {**attrs, "mode": mode, "align_corners": corners}
+
+
 def _layer_norm(a: dict[str, Any]) -> dict[str, Any]:
     axis = _int(a["axis"], "axis")
     if axis not in (1, -1):
@@ -269,9 +287,7 @@ LAYERS: dict[str, Layer] = {
     "global_avgpool": Layer(Op.GLOBAL_AVG_POOL),
     "pad": Layer(Op.PAD, (("pads", REQUIRED), ("value", 0.0)), _pad),
     "upsample": Layer(
-        Op.UPSAMPLE,
-        (("scale", REQUIRED),),
-        lambda a: {"scale": _pair(a["scale"], "scale", 1)},
+        Op.UPSAMPLE, (("scale", REQUIRED), ("mode", "nearest"), ("align_corners", None)), _upsample
     ),
     "dropout": Layer(Op.DROPOUT, (("p", 0.5),), lambda a: {"p": _prob(a["p"], "p")}),
     "drop_path": Layer(
