@@ -72,6 +72,12 @@ def test_json_is_one_object_and_the_checkpoint_deploys(spec: str, tmp_path: Path
     assert onnx_file.stat().st_size > 0
 
 
+def test_drop_connect_flag_notes_where_it_went(spec: str, tmp_path: Path) -> None:
+    r = invoke("train", spec, *FAST, "--drop-connect", "0.2", "--out", str(tmp_path / "run"))
+    assert r.exit_code == 0, r.output
+    assert "--drop-connect 0.2: on the 1 linear layer(s)" in r.output
+
+
 def test_human_output_has_a_summary(spec: str, tmp_path: Path) -> None:
     r = invoke("train", spec, *FAST, "--out", str(tmp_path / "run"))
     assert r.exit_code == 0, r.output
@@ -91,6 +97,7 @@ def test_human_output_has_a_summary(spec: str, tmp_path: Path) -> None:
         (["--weights", "{tmp}/none.safetensors"], "no such file"),
         (["--resume"], "holds no run to resume"),
         (["--freeze", "conv1", "--freeze-until", "fc"], "exclusive"),
+        (["--drop-connect", "1"], "--drop-connect"),
     ],
 )
 def test_bad_input_is_one_error(spec: str, tmp_path: Path, args: list[str], message: str) -> None:

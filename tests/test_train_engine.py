@@ -213,6 +213,19 @@ def test_dropout_override_reaches_the_module(tmp_path: Path) -> None:
     assert r.notes == ["--dropout 0.3: the network has no dropout"]
 
 
+def test_drop_connect_reaches_the_module_in_training_only() -> None:
+    """A network without DropConnect gets it on its linear layer: the training loss of the
+    first epoch changes (weights dropped), the validation (eval mode: no mask) does not."""
+    cfg = {**FAST, "epochs": 1, "lr": 1e-12}
+    plain = train(tiny(), TrainConfig(**cfg), None)
+    dropped = train(tiny(), TrainConfig(**cfg, drop_connect=0.9), None)
+    assert plain.notes == []
+    assert dropped.notes == ["--drop-connect 0.9: on the 1 linear layer(s) (the network had no "
+                             "DropConnect)"]  # fmt: skip
+    assert dropped.rows[0]["train_loss"] != plain.rows[0]["train_loss"]
+    assert dropped.rows[0]["val_loss"] == pytest.approx(plain.rows[0]["val_loss"], rel=1e-6)
+
+
 def test_missing_and_malformed_data_folders(tmp_path: Path) -> None:
     with pytest.raises(TrainError, match="no such folder"):
         train(tiny(), TrainConfig(**FAST, data=str(tmp_path / "nope")), tmp_path / "o")

@@ -1,7 +1,8 @@
 """Each regulariser of ``graphcnn train`` does what it says, checked on tensors (fast).
 
 MixUp/CutMix targets are convex combinations of two one-hot labels, cutout zeroes exactly one
-square of the requested side, ``--dropout`` rewrites every dropout node, early stopping stops
+square of the requested side, ``--dropout`` rewrites every dropout node, ``--drop-connect`` every
+DropConnect (or puts it on the linear layers of a network without), early stopping stops
 at the right epoch of a scripted curve, the PCA colour offset moves every pixel of a channel by
 one amount along the data's principal axes, and every augmentation policy runs on 1- and
 3-channel images.
@@ -17,7 +18,7 @@ import graphcnn
 from graphcnn.ir import Op
 from graphcnn.train import TrainConfig, TrainError
 from graphcnn.train import data as train_data
-from graphcnn.train.regularize import EarlyStopping, batch_mixer, set_dropout
+from graphcnn.train.regularize import EarlyStopping, batch_mixer, set_drop_connect, set_dropout
 
 torch: Any = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
@@ -95,6 +96,31 @@ def test_dropout_override_replaces_every_p() -> None:
     assert [n.attrs["p"] for n in g2 if n.op is Op.DROPOUT] == [0.1, 0.1]
     assert [n.attrs["p"] for n in g if n.op is Op.DROPOUT] == [0.5, 0.2]  # the input is kept
     g2.verify()
+
+
+def _drop_connect(g: graphcnn.Graph) -> dict[str, float]:
+    return {n.name: float(n.attrs["drop_connect"]) for n in g if "drop_connect" in n.attrs}
+
+
+def test_drop_connect_goes_on_the_linear_layers_of_a_network_without() -> None:
+    g = graphcnn.compile_text(SPEC)
+    assert _drop_connect(g) == {}
+    g2, changed, added = set_drop_connect(g, 0.3)
+    assert (changed, added) == (2, True)
+    assert _drop_connect(g2) == {"fc1": 0.3, "fc": 0.3}  # Wan et al.: the FC layers
+    assert _drop_connect(g) == {}  # the input is kept
+    g2.verify()
+
+
+def test_drop_connect_override_replaces_only_the_layers_that_have_it() -> None:
+    text = SPEC.replace("-> linear(16) as fc1", "-> linear(16, drop_connect: 0.5) as fc1")
+    g = graphcnn.compile_text(text)
+    assert _drop_connect(g) == {"fc1": 0.5}
+    g2, changed, added = set_drop_connect(g, 0.2)
+    assert (changed, added) == (1, False) and _drop_connect(g2) == {"fc1": 0.2}
+    g3, changed, _ = set_drop_connect(g, 0.0)  # 0 removes it
+    assert changed == 1 and _drop_connect(g3) == {}
+    assert graphcnn.profile(g3).totals == graphcnn.profile(g).totals  # a training-only mask
 
 
 @pytest.mark.parametrize(

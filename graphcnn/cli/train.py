@@ -211,6 +211,14 @@ def _launch(nproc: int) -> None:
     help="Override p of every dropout layer of the spec.",
 )
 @click.option(
+    "--drop-connect",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    metavar="P",
+    help="DropConnect: override p of every conv/linear that has it; in a network with none, "
+    "drop weights of every linear layer with probability P (0 removes it).",
+)
+@click.option(
     "--early-stopping",
     type=click.IntRange(min=0),
     default=0,

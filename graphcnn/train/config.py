@@ -62,6 +62,7 @@ class TrainConfig:
     mixup: float = 0.0
     cutmix: float = 0.0
     dropout: float | None = None
+    drop_connect: float | None = None
     early_stopping: int = 0
     amp: bool = False
     amp_dtype: str = "bf16"
@@ -108,6 +109,10 @@ class TrainConfig:
         need(
             self.dropout is None or 0 <= self.dropout < 1,
             f"--dropout must be in [0, 1), got {self.dropout}",
+        )
+        need(
+            self.drop_connect is None or 0 <= self.drop_connect < 1,
+            f"--drop-connect must be in [0, 1), got {self.drop_connect}",
         )
         need(self.early_stopping >= 0, "--early-stopping takes a patience in epochs >= 0")
         need(self.warmup_epochs >= 0, "--warmup takes a number of epochs >= 0")

@@ -133,6 +133,16 @@ class Trainer:
             graph, changed = regularize.set_dropout(graph, config.dropout)
             if not changed:
                 self.notes.append(f"--dropout {config.dropout}: the network has no dropout")
+        if config.drop_connect is not None:
+            p = config.drop_connect
+            graph, changed, added = regularize.set_drop_connect(graph, p)
+            if not changed:
+                self.notes.append(f"--drop-connect {p}: the network has no linear layer")
+            elif added and p > 0:
+                self.notes.append(
+                    f"--drop-connect {p}: on the {changed} linear layer(s) (the network had no "
+                    "DropConnect)"
+                )
         self.graph = graph
         if len(graph.inputs) != 1:
             raise TrainError(f"{graph.name} has {len(graph.inputs)} inputs; training needs one")

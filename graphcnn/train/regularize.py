@@ -1,6 +1,9 @@
 """Regularisers that act on the graph or the batch, and early stopping.
 
 - :func:`set_dropout`: ``--dropout P`` replaces the ``p`` of every dropout node of the graph.
+- :func:`set_drop_connect`: ``--drop-connect P`` replaces the DropConnect ``p`` of every conv
+  and linear that has one; in a network with none, it puts DropConnect on every linear layer
+  (Wan et al. 2013 drop the weights of fully connected layers). ``P = 0`` removes it.
 - :func:`batch_mixer`: MixUp (Zhang et al. 2018) and CutMix (Yun et al. 2019) from torchvision's
   ``transforms.v2``; one of the two per batch when both are on. Targets become class
   probabilities, convex combinations of two one-hot labels.
@@ -30,6 +33,21 @@ def set_dropout(graph: Graph, p: float) -> tuple[Graph, int]:
         n.name: n.replace(attrs={**n.attrs, "p": float(p)}) for n in graph if n.op is Op.DROPOUT
     }
     return (graph.rewrite(replace=replace) if replace else graph), len(replace)
+
+
+def set_drop_connect(graph: Graph, p: float) -> tuple[Graph, int, bool]:
+    """``graph`` with DropConnect ``p`` on its conv/linear nodes that have it, or (when none
+    has) on every linear node; how many changed; whether it was added (no node had it)."""
+    has = [n for n in graph if "drop_connect" in n.attrs]
+    added = not has
+    targets = has or [n for n in graph if n.op is Op.LINEAR]
+    replace = {}
+    for n in targets:
+        attrs = {k: v for k, v in n.attrs.items() if k != "drop_connect"}
+        if p > 0:
+            attrs["drop_connect"] = float(p)
+        replace[n.name] = n.replace(attrs=attrs)
+    return (graph.rewrite(replace=replace) if replace else graph), len(replace), added
 
 
 def batch_mixer(mixup: float, cutmix: float, classes: int) -> Any | None:
