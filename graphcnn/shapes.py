@@ -237,6 +237,11 @@ def _pad(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[Para
 def _upsample(attrs: Attrs, xs: Sequence[TensorType]) -> tuple[TensorType, tuple[ParamDecl, ...]]:
     (x,) = xs
     _rank(x, 4, "upsample")
+    if "size" in attrs:
+        oh, ow = attr_pair(attrs, "size")
+        if oh < 1 or ow < 1:
+            raise ShapeError(f"upsample: size {oh}x{ow} must be >= 1", None)
+        return _checked((x.shape[0], x.shape[1], oh, ow), x.dtype), ()
     sh, sw = attr_pair(attrs, "scale")
     if sh < 1 or sw < 1:
         raise ShapeError(

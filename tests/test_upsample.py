@@ -264,7 +264,7 @@ def test_onnx_resize_by_sizes_imports_and_runs_as_in_onnx_runtime() -> None:
 
     model = _resize(onnx, [1, 2, 6, 12], None, **TORCH_NEAREST)
     g, _ = from_onnx(model)
-    assert [dict(n.attrs) for n in up_nodes(g)] == [{"scale": (2, 3)}]
+    assert [dict(n.attrs) for n in up_nodes(g)] == [{"size": (6, 12)}]
     x = np.random.default_rng(0).standard_normal((1, 2, 3, 4)).astype(np.float32)
     (want,) = ort_run(model, x)
     (ours,) = ort_run(to_onnx(g), x)
@@ -283,7 +283,7 @@ def test_onnx_resize_by_sizes_imports_and_runs_as_in_onnx_runtime() -> None:
         ([1, 1, 2, 2], {"mode": "linear", "exclude_outside": 1}, ["exclude_outside"]),
         ([1, 1, 2, 2], {"mode": "nearest"}, ["coordinate_transformation_mode 'half_pixel'"]),
         ([1, 1, 2, 2], {**TORCH_NEAREST, "nearest_mode": "ceil"}, ["nearest_mode 'ceil'"]),
-        ([1, 1, 1.5, 2], TORCH_NEAREST, ["not whole factors"]),
+        ([1, 1, 1.5, 2], TORCH_NEAREST, ["scales [1.5, 2.0]", "give no whole output size"]),
         ([1, 2, 2, 2], TORCH_NEAREST, ["resize the batch or the channels"]),
         ([1, 1, 2, 2], {**TORCH_NEAREST, "antialias": 1}, ["antialias"]),
     ],
@@ -473,9 +473,114 @@ def test_torch_exported_bilinear_head_imports(torch1: Any, exporter: str) -> Non
             torch.onnx.export(m, (x,), f, opset_version=17, dynamo=False)
     g, w = from_onnx(onnx.load_from_string(f.getvalue()))
     assert [dict(n.attrs) for n in up_nodes(g)] == [
-        {"scale": (4, 3), "mode": "bilinear", "align_corners": False},
-        {"scale": (8, 8), "mode": "bilinear", "align_corners": False},
+        {"size": (4, 3), "mode": "bilinear", "align_corners": False},
+        {"size": (32, 24), "mode": "bilinear", "align_corners": False},
         {"scale": (2, 2), "mode": "bilinear", "align_corners": True},
     ]
     with torch.no_grad():
         torch.testing.assert_close(to_torch(g, w).eval()(x), m(x), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ to a size
+SIZED = """
+a = x -> conv(4, 3, stride: 2, pad: 1) as down -> upsample(size: [7, 9]) as near
+b = x -> conv(4, 3, stride: 2, pad: 1) as down2 -> upsample(size: [7, 9], mode: "bilinear") as bil
+c = x -> conv(4, 3, stride: 4, pad: 1) as down4
+      -> upsample(size: [7, 9], mode: "bilinear", align_corners: true) as corners
+return concat(a + b, c)
+"""
+"""Resizes to a size that is no whole multiple (5x5 -> 7x9, 3x3 -> 7x9): LR-ASPP's 33 -> 65."""
+
+
+def test_a_size_resizes_to_it_and_one_of_scale_or_size_is_required() -> None:
+    g = net(SIZED, "3, 9, 10")
+    assert [(dict(n.attrs), n.type.shape[1:]) for n in up_nodes(g)] == [
+        ({"size": (7, 9)}, (4, 7, 9)),
+        ({"size": (7, 9), "mode": "bilinear", "align_corners": False}, (4, 7, 9)),
+        ({"size": (7, 9), "mode": "bilinear", "align_corners": True}, (4, 7, 9)),
+    ]
+    (row,) = [r for r in profile(g, batch=1).layers if r.name == "bil"]
+    assert (row.cost.macs, row.cost.flops) == (0, 8 * 4 * 7 * 9)
+    for body, words in [
+        ("return x -> upsample(2, size: [4, 4])", "not both"),
+        ("return x -> upsample", "not neither"),
+        ("return x -> upsample(size: [0, 4])", "size must be >= 1"),
+    ]:
+        with pytest.raises(SpecError, match=words):
+            net(body, "4, 6, 8")
+
+
+def test_receptive_field_of_a_size_is_a_scale_when_whole_else_the_whole_map() -> None:
+    g = net(
+        "return x -> conv(1, 3, stride: 2, pad: 1) as a -> upsample(size: [8, 6]) as u", "1, 8, 6"
+    )
+    h = net("return x -> conv(1, 3, stride: 2, pad: 1) as a -> upsample(2) as u", "1, 8, 6")
+    assert analyze(g)["u"] == analyze(h)["u"]
+    sized = net(SIZED, "3, 9, 10")
+    rf = analyze(sized)
+    # 5x5 -> 7x9: no grid; every output pixel is taken to see all of the 5x5 map's field
+    a = rf["down"]
+    assert rf["near"].size == (a.size[0] + 4 * a.jump[0], a.size[1] + 4 * a.jump[1])
+    assert rf["near"].jump == (2 * 5 // 7, 1)  # floor(jump_in * n / out), at least 1
+    assert rf["corners"].size[0] == rf["down4"].size[0] + 2 * rf["down4"].jump[0]
+
+
+def test_sized_torch_onnx_and_back(torch1: Any) -> None:
+    """torch's F.interpolate(size=...), ONNX Runtime on our Resize (sizes from the input's
+    shape, batch kept dynamic), and the import of that Resize: the same outputs."""
+    pytest.importorskip("onnxruntime")
+    import torch.nn.functional as F
+    from helpers.onnx_ref import assert_valid, ort_run, rel_err, sample, torch_run
+
+    from graphcnn.backends.from_onnx import from_onnx
+    from graphcnn.backends.to_onnx import to_onnx
+    from graphcnn.backends.to_torch import to_torch
+
+    torch = torch1
+    g = net(SIZED, "3, 9, 10")
+    m = to_torch(g).eval()
+    x = torch.randn(2, 3, 9, 10)
+    with torch.no_grad():
+        a = F.interpolate(m.down(x), size=(7, 9), mode="nearest")
+        b = F.interpolate(m.down2(x), size=(7, 9), mode="bilinear", align_corners=False)
+        c = F.interpolate(m.down4(x), size=(7, 9), mode="bilinear", align_corners=True)
+        torch.testing.assert_close(m(x), torch.cat([a + b, c], 1), rtol=0, atol=0)
+    for opset in (17, 21):
+        model = to_onnx(g, opset=opset)
+        assert_valid(model, g)
+        xs = sample(g)
+        (ours,) = ort_run(model, xs)
+        (ref,) = torch_run(torch, g, None, xs)
+        assert rel_err(ours, ref) < 1e-6
+        back, _ = from_onnx(model)
+        assert [dict(n.attrs) for n in up_nodes(back)] == [dict(n.attrs) for n in up_nodes(g)]
+
+
+@pytest.mark.parametrize(
+    ("shape", "scales", "want"),
+    [
+        ([1, 2, 5, 7], None, {"size": (5, 7)}),  # sizes: 3x4 -> 5x7
+        ([1, 2, 6, 6], [1, 1, 2, 1.5], {"size": (6, 6)}),  # 4 * 1.5 = 6 exactly
+    ],
+)
+def test_onnx_resize_to_a_size_imports(
+    shape: list[int], scales: list[float] | None, want: dict[str, Any]
+) -> None:
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from helpers.onnx_ref import ort_run
+
+    from graphcnn.backends.from_onnx import from_onnx
+    from graphcnn.backends.to_onnx import to_onnx
+
+    for attrs, extra in [
+        (TORCH_NEAREST, {}),
+        ({"mode": "linear"}, {"mode": "bilinear", "align_corners": False}),
+    ]:
+        model = _resize(onnx, shape, scales, **attrs)
+        g, _ = from_onnx(model)
+        assert [dict(n.attrs) for n in up_nodes(g)] == [{**want, **extra}]
+        x = np.random.default_rng(0).standard_normal((1, 2, 3, 4)).astype(np.float32)
+        (ref,) = ort_run(model, x)
+        (ours,) = ort_run(to_onnx(g), x)
+        np.testing.assert_allclose(ours, ref, rtol=1e-6, atol=1e-6)

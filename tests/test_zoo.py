@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import META_TSV, torchvision_meta
-from helpers.zoo import TIMM, zoo_params
+from helpers.zoo import SEGMENTATION, TIMM, zoo_params
 from reference.paper_numbers import PAPER_MODELS
 
 import graphcnn
@@ -25,7 +25,7 @@ from graphcnn.weights import param_key
 
 META = torchvision_meta()
 TORCHVISION_MODELS = [m for m in zoo.names() if m in META]
-PAPER_ONLY = [m for m in zoo.names() if m not in META and m not in TIMM]
+PAPER_ONLY = [m for m in zoo.names() if m not in META and m not in TIMM | SEGMENTATION]
 
 REQUIRED = (
     "lenet5 alexnet alexnet_v1 zfnet vgg11 vgg13 vgg16 vgg19 vgg11_bn vgg13_bn vgg16_bn vgg19_bn "
@@ -99,7 +99,8 @@ def test_zoo_model_compiles_and_verifies(name: str) -> None:
     g.verify()
     assert p.totals.params > 0 and p.totals.macs > 0
     logits = g[g.outputs[0][1]]
-    assert not logits.training_only and len(logits.type.shape) == 2
+    assert not logits.training_only
+    assert len(logits.type.shape) == (4 if name in SEGMENTATION else 2)  # [N, classes, H, W]
     for node in g:
         assert node.loc is not None and node.loc.file.endswith(".gcnn"), node.name
 

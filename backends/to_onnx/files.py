@@ -27,7 +27,9 @@ def check(model: onnx.ModelProto, graph: Graph | None = None) -> bytes | None:
     try:
         if data is not None:  # the checker proper; infer_shapes below is its full_check part
             onnx.checker.check_model(data)
-            inferred = onnx.shape_inference.infer_shapes(data, check_type=True, strict_mode=True)
+            inferred = onnx.shape_inference.infer_shapes(
+                data, check_type=True, strict_mode=True, data_prop=True
+            )
         else:
             inferred = _check_large(model)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:

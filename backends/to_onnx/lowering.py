@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from graphcnn.backends.to_onnx import spatial
 from graphcnn.errors import GraphcnnError
 from graphcnn.ir import Graph, Node, Op, attr_float, attr_int, attr_ints, attr_pair
 
@@ -290,45 +291,6 @@ def _adaptive(b: _Builder, n: Node, xs: list[str]) -> None:
         )
 
 
-def _pad(b: _Builder, n: Node, xs: list[str]) -> None:
-    left, right, top, bottom = attr_ints(n.attrs, "pads")
-    pads = b.const(f"{n.name}.pads", [0, 0, top, left, 0, 0, bottom, right])
-    value = b.const(f"{n.name}.value", [attr_float(n.attrs, "value")], "float32")
-    b.consts[-1].dims[:] = []  # constant_value is a scalar
-    b.node("Pad", [xs[0], pads, value], [n.name], n.name, n, mode="constant")
-
-
-def _upsample(b: _Builder, n: Node, xs: list[str]) -> None:
-    sh, sw = attr_pair(n.attrs, "scale")
-    scales = b.const(f"{n.name}.scales", [1.0, 1.0, float(sh), float(sw)], "float32")
-    if n.attrs.get("mode", "nearest") == "bilinear":
-        # torch's bilinear: align_corners maps the corner pixels onto each other; without it
-        # pixel i samples (i + 0.5) / s - 0.5 (pytorch_half_pixel: half_pixel, but a length-1
-        # output samples 0, as torch does)
-        corners = bool(n.attrs["align_corners"])
-        b.node(
-            "Resize",
-            [xs[0], "", scales],
-            [n.name],
-            n.name,
-            n,
-            mode="linear",
-            coordinate_transformation_mode="align_corners" if corners else "pytorch_half_pixel",
-        )
-        return
-    # torch's nearest: source pixel floor(i / s), i.e. asymmetric coordinates rounded down
-    b.node(
-        "Resize",
-        [xs[0], "", scales],
-        [n.name],
-        n.name,
-        n,
-        mode="nearest",
-        coordinate_transformation_mode="asymmetric",
-        nearest_mode="floor",
-    )
-
-
 def _concat(b: _Builder, n: Node, xs: list[str]) -> None:
     b.node("Concat", xs, [n.name], n.name, n, axis=attr_int(n.attrs, "axis"))
 
@@ -431,8 +393,8 @@ LOWERINGS: dict[Op, Lowering] = {
     Op.AVG_POOL: _pool("AveragePool"),
     Op.ADAPTIVE_AVG_POOL: _adaptive,
     Op.GLOBAL_AVG_POOL: _simple("GlobalAveragePool"),
-    Op.PAD: _pad,
-    Op.UPSAMPLE: _upsample,
+    Op.PAD: spatial.pad,
+    Op.UPSAMPLE: spatial.upsample,
     Op.DROPOUT: _simple("Identity"),  # inference graph: inverted dropout is the identity
     Op.DROP_PATH: _simple("Identity"),
     Op.ADD: _simple("Add"),

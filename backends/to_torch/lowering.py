@@ -163,14 +163,15 @@ def _pad(n: Node, g: Graph) -> Lowered:
 
 
 def _upsample(n: Node, g: Graph) -> Lowered:
-    sh, sw = attr_pair(n.attrs, "scale")
-    scale = sh if sh == sw else (float(sh), float(sw))
+    if "size" in n.attrs:
+        target = f"size={tuple(attr_pair(n.attrs, 'size'))}"
+    else:
+        sh, sw = attr_pair(n.attrs, "scale")
+        target = f"scale_factor={sh if sh == sw else (float(sh), float(sw))}"
     if n.attrs.get("mode", "nearest") == "bilinear":
         corners = bool(n.attrs["align_corners"])
-        return Lowered(
-            f"F.interpolate({{0}}, scale_factor={scale}, mode='bilinear', align_corners={corners})"
-        )
-    return Lowered(f"F.interpolate({{0}}, scale_factor={scale}, mode='nearest')")
+        return Lowered(f"F.interpolate({{0}}, {target}, mode='bilinear', align_corners={corners})")
+    return Lowered(f"F.interpolate({{0}}, {target}, mode='nearest')")
 
 
 def _split(n: Node, g: Graph) -> Lowered:

@@ -56,7 +56,11 @@ An input node has size 1, jump 1, start 0. Conventions for the other ops:
   one), the same ``jump``, and pixel ``i`` samples source position ``(i + 0.5) / s - 0.5``, so
   ``start = start_in + (1 / (2 s) - 1 / 2) * jump_in``. With ``align_corners`` it samples
   ``i * (n - 1) / (s n - 1)`` and the grid (``start_in``, ``jump_in / s``) is nominal: a true
-  centre is at most ``jump_in`` off.
+  centre is at most ``jump_in`` off. An upsample to a ``size`` that is a whole multiple of
+  the input is the same as that scale; any other size (LR-ASPP's 33 -> 65) puts the output
+  pixels on no regular grid of the input: each is taken to see the whole input map (the
+  whole-map rule's size and centre, an over-approximation, as for an irregular adaptive pool)
+  on a nominal grid of ``jump = floor(jump_in * n / out)`` (at least 1).
 """
 
 from __future__ import annotations
@@ -131,7 +135,16 @@ def _pad(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) ->
 def _upsample(
     node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
 ) -> ReceptiveField:
-    scale, rf = attr_pair(node.attrs, "scale"), rfs[0]
+    rf = rfs[0]
+    if "size" in node.attrs:  # a whole multiple of the input is a scale; otherwise no grid
+        (h, w), (oh, ow) = _extent(xs[0]), attr_pair(node.attrs, "size")
+        if oh % h or ow % w:  # the whole map's field, on the nearest whole grid
+            whole = _whole(node, rfs, xs)
+            jump = (max(1, rf.jump[0] * h // oh), max(1, rf.jump[1] * w // ow))
+            return ReceptiveField(whole.size, jump, whole.start)
+        scale = (oh // h, ow // w)
+    else:
+        scale = attr_pair(node.attrs, "scale")
     if any(j % s for j, s in zip(rf.jump, scale, strict=True)):
         raise ReceptiveFieldError(
             f"{node.name}: upsample by {scale[0]}x{scale[1]} of a grid of jump "

@@ -117,9 +117,20 @@ def _choice(v: Any, what: str, choices: tuple[str, ...]) -> str:
 
 
 def _upsample(a: dict[str, Any]) -> dict[str, Any]:
-    """``scale`` always; ``mode`` and ``align_corners`` only for bilinear (nearest's attributes
-    are just the scale, as before bilinear existed)."""
-    attrs: dict[str, Any] = {"scale": _pair(a["scale"], "scale", 1)}
+    """``scale`` (whole factors) or ``size`` (the output's H and W); ``mode`` and
+    ``align_corners`` only for bilinear (nearest's attributes are just the scale or size)."""
+    if (a["scale"] is None) == (a["size"] is None):
+        raise ArgError(
+            "upsample takes a scale or a size, not "
+            + ("both" if a["scale"] is not None else "neither"),
+            "upsample(2) doubles H and W; upsample(size: [65, 65]) resizes to 65x65",
+            "size" if a["scale"] is not None else "scale",
+        )
+    attrs: dict[str, Any] = (
+        {"scale": _pair(a["scale"], "scale", 1)}
+        if a["scale"] is not None
+        else {"size": _pair(a["size"], "size", 1)}
+    )
     mode = _choice(a["mode"], "mode", ("nearest", "bilinear"))
     corners = a["align_corners"]
     if mode == "nearest":
@@ -287,7 +298,9 @@ LAYERS: dict[str, Layer] = {
     "global_avgpool": Layer(Op.GLOBAL_AVG_POOL),
     "pad": Layer(Op.PAD, (("pads", REQUIRED), ("value", 0.0)), _pad),
     "upsample": Layer(
-        Op.UPSAMPLE, (("scale", REQUIRED), ("mode", "nearest"), ("align_corners", None)), _upsample
+        Op.UPSAMPLE,
+        (("scale", None), ("mode", "nearest"), ("align_corners", None), ("size", None)),
+        _upsample,
     ),
     "dropout": Layer(Op.DROPOUT, (("p", 0.5),), lambda a: {"p": _prob(a["p"], "p")}),
     "drop_path": Layer(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 import graphcnn
+from graphcnn import zoo
 from graphcnn.errors import GraphcnnError
 from graphcnn.ir import Graph
 
@@ -44,6 +45,10 @@ regnet_y_128gf's 2.6 GB of weights do not fit one ONNX protobuf. Their family te
 
 TIMM = frozenset({"inception_v4", "inception_resnet_v2", "nasnetalarge"})
 """Zoo models whose reference is timm (torchvision lacks them): tests/test_zoo_timm.py."""
+
+SEGMENTATION = frozenset(m for m, path in zoo.models().items() if path.name == "segmentation.gcnn")
+"""Zoo models whose output is a per-pixel map [classes, H, W], not logits [classes]; their
+reference is torchvision.models.segmentation: tests/test_zoo_segmentation.py."""
 
 
 def zoo_params(names: Sequence[str], huge: bool = False) -> list[Any]:
