@@ -221,13 +221,58 @@ def test_squeeze_excitation_gate_is_seen_by_every_pixel() -> None:
     )
     rf = analyze(g)
     assert rf["pool"] == ReceptiveField((18, 18), (16, 16), (7.5, 7.5))  # [-1, 16]
-    assert rf["scaled"].size == (18, 18) and rf["scaled"].jump == (1, 1)
-    assert rf["scaled"].bounds() == ((-1, 16), (-1, 16))
+    # each pixel: its own 3x3 window and, through the gate, the whole map's field [-1, 16]
+    assert rf["scaled"] == ReceptiveField((3, 3), (1, 1), (0.0, 0.0), ((-1, 16), (-1, 16)))
+    for i in (0, 7, 15):
+        assert rf["scaled"].bounds(i, i) == ((-1, 16), (-1, 16))
     if TORCH:
         import torch
 
         x, vals = _run(g, torch)
         assert measured(x, vals["scaled"], 0, 0, torch) == ((0, 15), (0, 15))
+
+
+def test_a_gate_adds_the_whole_map_and_leaves_the_window_alone() -> None:
+    """After squeeze-excitation each pixel's own window grows as without the gate (the gate's
+    field is kept apart in ``whole``, not folded into a nominal window that would then grow
+    with every later layer, as it did: EfficientNet-B0's last map was reported as seeing 4,153
+    pixels of a 224 image)."""
+    body = (
+        "  y = x -> conv(4, 3, stride: 2, pad: 1) as c\n"
+        "{gate}"
+        "  y = y -> conv(4, 3, pad: 1) as c2 -> conv(4, 3, stride: 2, pad: 1) as c3\n"
+        "  return y -> global_avgpool as pool"
+    )
+    gate = (
+        "  gate = y -> global_avgpool -> conv(4, 1) -> sigmoid\n"
+        "  y = mul(y, gate) as scaled\n"
+    )
+    plain, gated = (analyze(net(body.format(gate=t), "1, 32, 32")) for t in ("", gate))
+    for name in ("c2", "c3"):
+        assert gated[name].size == plain[name].size and gated[name].start == plain[name].start
+        assert plain[name].whole == (None, None)
+        assert gated[name].whole == gated["scaled"].whole == ((-1, 31), (-1, 31))
+    assert gated["c3"].bounds(3, 3) == ((-1, 31), (-1, 31))
+    assert gated["pool"].whole == (None, None)  # a whole-map node takes it into its window
+    assert gated["pool"].bounds() == plain["pool"].bounds()
+
+
+@pytest.mark.torch
+def test_squeeze_excitation_network_by_brute_force(torch: Any) -> None:
+    """MobileNetV3-Small (a gate in most blocks) at 64x64: every node's central pixel sees
+    what the analysis says, clipped to the image."""
+    g = compiled("mobilenet_v3_small", (3, 64, 64))
+    fields = analyze(g)
+    x, vals = _run(g, torch)
+    gated = 0
+    for name, y in vals.items():
+        if y is x:
+            continue
+        row, col = y.shape[2] // 2, y.shape[3] // 2
+        want = tuple((max(a, 0), min(b, 63)) for a, b in fields[name].bounds(row, col))
+        assert measured(x, y, row, col, torch) == want, name
+        gated += fields[name].whole != (None, None)
+    assert gated > 50
 
 
 def test_misaligned_grids_are_reported() -> None:

@@ -520,9 +520,11 @@ def test_receptive_field_of_a_size_is_a_scale_when_whole_else_the_whole_map() ->
     rf = analyze(sized)
     # 5x5 -> 7x9: no grid; every output pixel is taken to see all of the 5x5 map's field
     a = rf["down"]
-    assert rf["near"].size == (a.size[0] + 4 * a.jump[0], a.size[1] + 4 * a.jump[1])
+    (top, _), (left, _) = a.bounds(0, 0)
+    (_, bottom), (_, right) = a.bounds(4, 4)
+    assert rf["near"].whole == ((top, bottom), (left, right))  # the 5x5 map's field
+    assert rf["near"].bounds(6, 8) == ((top, bottom), (left, right))
     assert rf["near"].jump == (2 * 5 // 7, 1)  # floor(jump_in * n / out), at least 1
-    assert rf["corners"].size[0] == rf["down4"].size[0] + 2 * rf["down4"].jump[0]
 
 
 def test_sized_torch_onnx_and_back(torch1: Any) -> None:

@@ -37,8 +37,15 @@ An input node has size 1, jump 1, start 0. Conventions for the other ops:
   usual case) and ``start`` its centre. Inputs on the output's grid must share its jump; when
   they do not, no single grid describes the output and :class:`ReceptiveFieldError` names the
   node. A broadcast input (a 1x1 gate, as in squeeze-excitation) is seen by every output pixel:
-  ``size`` is then the largest union over the pixels, and ``start + i * jump`` is only a nominal
-  centre for the pixels after the first. Concatenating along H or W is refused the same way.
+  its field goes to ``whole`` (below), and ``size``/``start`` describe the windows of the
+  inputs on the grid. Concatenating along H or W is refused the same way.
+* ``whole``: per axis, the ``(first, last)`` input pixels every output pixel sees through a
+  broadcast branch, besides its own window: pixel ``i`` sees the union of its window and
+  ``whole`` (:meth:`ReceptiveField.bounds`). Windows and pointwise ops keep it, a union takes the
+  union's extent, a whole-map op takes it into its window. Kept apart, the window keeps growing
+  only by the layers' own kernels (EfficientNet-B0's last map: its windows' 851 pixels and,
+  through the gates, the image), where folding the gate into a nominal window made every later
+  layer grow it again (4,153 pixels of a 224 image).
 * A split along H or W shifts ``start`` by the chunk's offset times the jump.
 * pad (left, right, top, bottom) keeps size and jump and moves output pixel 0 into the border:
   ``start = start_in - top * jump_in`` along H (``left`` along W), the window rule with
@@ -76,6 +83,10 @@ class ReceptiveFieldError(GraphcnnError):
     """No single (size, jump, start) describes a node's output grid."""
 
 
+Span = tuple[int, int]
+"""Inclusive ``(first, last)`` input pixels along one axis."""
+
+
 @dataclass(frozen=True)
 class ReceptiveField:
     """The receptive field of a node's output, per axis (height, width); see the module doc."""
@@ -83,15 +94,20 @@ class ReceptiveField:
     size: tuple[int, int]
     jump: tuple[int, int]
     start: tuple[float, float]
+    whole: tuple[Span | None, Span | None] = (None, None)
+    """Per axis, the ``(first, last)`` input pixels that every output pixel sees besides its
+    own window, through a branch broadcast over the map (squeeze-excitation's gate, ASPP's
+    pooled branch); None where there is none."""
 
     def bounds(self, row: int = 0, col: int = 0) -> tuple[tuple[int, int], tuple[int, int]]:
         """Inclusive input-pixel ranges ``((top, bottom), (left, right))`` of output pixel
-        ``(row, col)``, before clipping to the image."""
-        out = []
-        for axis, i in enumerate((row, col)):
-            lo = self.start[axis] + i * self.jump[axis] - (self.size[axis] - 1) / 2
-            out.append((round(lo), round(lo) + self.size[axis] - 1))
-        return out[0], out[1]
+        ``(row, col)``, before clipping to the image (its window and :attr:`whole`)."""
+        return self.axis_bounds(0, row), self.axis_bounds(1, col)
+
+    def axis_bounds(self, axis: int, i: int) -> Span:
+        lo = round(self.start[axis] + i * self.jump[axis] - (self.size[axis] - 1) / 2)
+        hi, whole = lo + self.size[axis] - 1, self.whole[axis]
+        return (lo, hi) if whole is None else (min(lo, whole[0]), max(hi, whole[1]))
 
 
 Axis = tuple[int, int, float]
@@ -104,8 +120,16 @@ def _axes(rf: ReceptiveField) -> tuple[Axis, Axis]:
     return (rf.size[0], rf.jump[0], rf.start[0]), (rf.size[1], rf.jump[1], rf.start[1])
 
 
-def _field(h: Axis, w: Axis) -> ReceptiveField:
-    return ReceptiveField((h[0], w[0]), (h[1], w[1]), (h[2], w[2]))
+def _field(
+    h: Axis, w: Axis, whole: tuple[Span | None, Span | None] = (None, None)
+) -> ReceptiveField:
+    return ReceptiveField((h[0], w[0]), (h[1], w[1]), (h[2], w[2]), whole)
+
+
+def _map(rf: ReceptiveField, axis: int, n: int) -> Span:
+    """What the ``n`` pixels of a map see together along ``axis``: its first pixel's first
+    input pixel to its last pixel's last (:attr:`ReceptiveField.whole` included)."""
+    return rf.axis_bounds(axis, 0)[0], rf.axis_bounds(axis, n - 1)[1]
 
 
 def _extent(t: TensorType) -> tuple[int, int]:
@@ -123,13 +147,13 @@ def _window(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType])
     k, s = attr_pair(node.attrs, "kernel"), attr_pair(node.attrs, "stride")
     p, d = attr_pair(node.attrs, "padding"), attr_pair(node.attrs, "dilation", (1, 1))
     h, w = _axes(rfs[0])
-    return _field(_step(h, k[0], s[0], p[0], d[0]), _step(w, k[1], s[1], p[1], d[1]))
+    return _field(_step(h, k[0], s[0], p[0], d[0]), _step(w, k[1], s[1], p[1], d[1]), rfs[0].whole)
 
 
 def _pad(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
     left, _, top, _ = attr_ints(node.attrs, "pads")
     h, w = _axes(rfs[0])
-    return _field(_step(h, 1, 1, top), _step(w, 1, 1, left))
+    return _field(_step(h, 1, 1, top), _step(w, 1, 1, left), rfs[0].whole)
 
 
 def _upsample(
@@ -138,10 +162,9 @@ def _upsample(
     rf = rfs[0]
     if "size" in node.attrs:  # a whole multiple of the input is a scale; otherwise no grid
         (h, w), (oh, ow) = _extent(xs[0]), attr_pair(node.attrs, "size")
-        if oh % h or ow % w:  # the whole map's field, on the nearest whole grid
-            whole = _whole(node, rfs, xs)
+        if oh % h or ow % w:  # every pixel sees the whole map, on the nearest whole grid
             jump = (max(1, rf.jump[0] * h // oh), max(1, rf.jump[1] * w // ow))
-            return ReceptiveField(whole.size, jump, whole.start)
+            return ReceptiveField(rf.size, jump, rf.start, (_map(rf, 0, h), _map(rf, 1, w)))
         scale = (oh // h, ow // w)
     else:
         scale = attr_pair(node.attrs, "scale")
@@ -153,7 +176,7 @@ def _upsample(
     jump = (rf.jump[0] // scale[0], rf.jump[1] // scale[1])
     if node.attrs.get("mode", "nearest") != "bilinear":
         # NOTE: size kept (each output pixel copies one input pixel), the grid s times finer
-        return ReceptiveField(rf.size, jump, rf.start)
+        return ReceptiveField(rf.size, jump, rf.start, rf.whole)
     corners = bool(node.attrs["align_corners"])
     axes = []
     for size, j_in, start, s, j in zip(rf.size, rf.jump, rf.start, scale, jump, strict=True):
@@ -164,7 +187,7 @@ def _upsample(
         # i * (n - 1) / (s * n - 1), kept on the nominal grid i / s)
         shift = 0.0 if corners else (1 / (2 * s) - 0.5) * j_in
         axes.append((size + j_in, j, start + shift))
-    return _field(axes[0], axes[1])
+    return _field(axes[0], axes[1], rf.whole)
 
 
 def _keep(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
@@ -172,9 +195,11 @@ def _keep(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -
 
 
 def _whole(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
-    n = _extent(xs[0])
-    h, w = _axes(rfs[0])
-    return _field(_step(h, n[0], n[0], 0), _step(w, n[1], n[1], 0))
+    out: list[Axis] = []
+    for axis, n in enumerate(_extent(xs[0])):
+        lo, hi = _map(rfs[0], axis, n)
+        out.append((hi - lo + 1, rfs[0].jump[axis] * n, (lo + hi) / 2))
+    return _field(out[0], out[1])
 
 
 def _linear(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
@@ -190,7 +215,7 @@ def _adaptive(
     for a, ni, mi in zip(_axes(rfs[0]), n, m, strict=True):
         k = ni // mi if ni % mi == 0 else ni  # irregular windows: the whole map
         out.append(_step(a, k, k, 0))
-    return _field(out[0], out[1])
+    return _field(out[0], out[1], rfs[0].whole)
 
 
 def _reshape(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
@@ -210,7 +235,7 @@ def _split(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) 
     offset = sum(attr_ints(node.attrs, "sizes")[: attr_int(node.attrs, "index")])
     start = list(rfs[0].start)
     start[axis - 2] += offset * rfs[0].jump[axis - 2]
-    return ReceptiveField(rfs[0].size, rfs[0].jump, (start[0], start[1]))
+    return ReceptiveField(rfs[0].size, rfs[0].jump, (start[0], start[1]), rfs[0].whole)
 
 
 def _combine(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]) -> ReceptiveField:
@@ -218,15 +243,22 @@ def _combine(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
         raise ReceptiveFieldError(
             f"{node.name}: concat along a spatial axis has no single receptive-field grid"
         )
-    out = []
+    out: list[Axis] = []
+    wholes: list[Span | None] = []
     for axis, n in enumerate(_extent(node.type)):
-        # (lo, hi, jump) of pixel 0 per input; a broadcast input (extent 1 < n) has jump 0.
-        spans = []
+        # (lo, hi, jump) of pixel 0 per input on the output's grid; a broadcast input
+        # (extent 1 < n) is seen whole by every output pixel
+        spans, seen = [], []
         for rf, x in zip(rfs, xs, strict=True):
+            if _extent(x)[axis] != n:
+                seen.append(_map(rf, axis, 1))
+                continue
             lo = rf.start[axis] - (rf.size[axis] - 1) / 2
-            on_grid = _extent(x)[axis] == n
-            spans.append((lo, lo + rf.size[axis] - 1, rf.jump[axis] if on_grid else 0))
-        jumps = {j for _, _, j in spans if j}
+            spans.append((lo, lo + rf.size[axis] - 1, rf.jump[axis]))
+            whole = rf.whole[axis]
+            if whole is not None:
+                seen.append(whole)
+        jumps = {j for _, _, j in spans}
         if n > 1 and len(jumps) > 1:
             raise ReceptiveFieldError(
                 f"{node.name}: {node.op} inputs {', '.join(node.inputs)} have different jumps "
@@ -239,7 +271,8 @@ def _combine(node: Node, rfs: Sequence[ReceptiveField], xs: Sequence[TensorType]
             hi = max(b + i * j for _, b, j in spans)
             size, start = max(size, round(hi - lo) + 1), (lo + hi) / 2
         out.append((size, jump, start))
-    return _field(out[0], out[1])
+        wholes.append((min(a for a, _ in seen), max(b for _, b in seen)) if seen else None)
+    return _field(out[0], out[1], (wholes[0], wholes[1]))
 
 
 RULES: dict[Op, Rule] = {

@@ -180,7 +180,8 @@ class Analysis:
 
 
 def _rf_json(rf: ReceptiveField) -> dict[str, list[Any]]:
-    return {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start)}
+    whole = [None if w is None else list(w) for w in rf.whole]
+    return {"size": list(rf.size), "jump": list(rf.jump), "start": list(rf.start), "whole": whole}
 
 
 def _memory_json(m: MemoryReport) -> dict[str, Any]:

@@ -210,9 +210,13 @@ def print_analysis(out: Console, a: Analysis) -> None:
             if name is None:
                 continue
             rf = a.receptive_fields[name]
+            gate = ""
+            if rf.whole != (None, None):
+                spans = [f"{w[0]}..{w[1]}" if w else "-" for w in rf.whole]
+                gate = f"; through a gate every pixel also sees rows {spans[0]}, cols {spans[1]}"
             out.print(
                 f"receptive field of {name}: {_pair(rf.size)} input pixels, jump "
-                f"{_pair(rf.jump)}, centre of pixel 0 at {_pair(rf.start)}"
+                f"{_pair(rf.jump)}, centre of pixel 0 at {_pair(rf.start)}{gate}"
             )
     for label, m in (("inference", a.memory_inference), ("training", a.memory_training)):
         out.print(
