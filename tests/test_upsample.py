@@ -184,16 +184,30 @@ def test_onnx_round_trip_keeps_every_upsample() -> None:
     ]
 
 
+def exported(torch: Any, m: Any, x: Any, exporter: str) -> tuple[Graph, dict[str, Any]]:
+    """``m`` exported by torch's ``exporter`` ("torchscript": opset 17, "dynamo": 18; skipped
+    without onnx or onnxscript), then imported."""
+    onnx = pytest.importorskip("onnx")
+    if exporter == "dynamo":
+        pytest.importorskip("onnxscript")
+    from graphcnn.backends.from_onnx import from_onnx
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            torch.onnx.export(m, (x,), f, dynamo=True, opset_version=18)
+        else:
+            torch.onnx.export(m, (x,), f, opset_version=17, dynamo=False)
+    return from_onnx(onnx.load_from_string(f.getvalue()))
+
+
 @pytest.mark.parametrize("exporter", ["torchscript", "dynamo"])
 def test_torch_exported_upsample_imports(torch1: Any, exporter: str) -> None:
     """``nn.Upsample(scale_factor=2)`` and ``F.interpolate(scale_factor=(1, 3))`` as
     torch.onnx.export writes them (Resize with constant scales)."""
-    onnx = pytest.importorskip("onnx")
-    if exporter == "dynamo":
-        pytest.importorskip("onnxscript")
     import torch.nn.functional as F
 
-    from graphcnn.backends.from_onnx import from_onnx
     from graphcnn.backends.to_torch import to_torch
 
     torch = torch1
@@ -211,14 +225,7 @@ def test_torch_exported_upsample_imports(torch1: Any, exporter: str) -> None:
 
     m = Fuse().eval()
     x = torch.randn(1, 3, 6, 6)
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if exporter == "dynamo":
-            torch.onnx.export(m, (x,), f, dynamo=True, opset_version=18)
-        else:
-            torch.onnx.export(m, (x,), f, opset_version=17, dynamo=False)
-    g, w = from_onnx(onnx.load_from_string(f.getvalue()))
+    g, w = exported(torch, m, x, exporter)
     assert [dict(n.attrs) for n in up_nodes(g)] == [{"scale": (2, 2)}, {"scale": (1, 3)}]
     with torch.no_grad():
         torch.testing.assert_close(to_torch(g, w).eval()(x), m(x))
@@ -438,12 +445,8 @@ def test_torch_exported_bilinear_head_imports(torch1: Any, exporter: str) -> Non
     """A segmentation head as torchvision's DeepLab/FCN/LR-ASPP write it: bilinear
     ``F.interpolate`` to the input's size (``size=``), an ASPP pooling branch upsampled from
     1x1, and ``align_corners=True``; imported, it computes what torch computes."""
-    onnx = pytest.importorskip("onnx")
-    if exporter == "dynamo":
-        pytest.importorskip("onnxscript")
     import torch.nn.functional as F
 
-    from graphcnn.backends.from_onnx import from_onnx
     from graphcnn.backends.to_torch import to_torch
 
     torch = torch1
@@ -464,14 +467,7 @@ def test_torch_exported_bilinear_head_imports(torch1: Any, exporter: str) -> Non
 
     m = Head().eval()
     x = torch.randn(1, 3, 32, 24)
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if exporter == "dynamo":
-            torch.onnx.export(m, (x,), f, dynamo=True, opset_version=18)
-        else:
-            torch.onnx.export(m, (x,), f, opset_version=17, dynamo=False)
-    g, w = from_onnx(onnx.load_from_string(f.getvalue()))
+    g, w = exported(torch, m, x, exporter)
     assert [dict(n.attrs) for n in up_nodes(g)] == [
         {"size": (4, 3), "mode": "bilinear", "align_corners": False},
         {"size": (32, 24), "mode": "bilinear", "align_corners": False},

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from graphcnn.backends.to_onnx import spatial
+from graphcnn.backends.to_onnx.builder import Builder as _Builder
 from graphcnn.errors import GraphcnnError
 from graphcnn.ir import Graph, Node, Op, attr_float, attr_int, attr_ints, attr_pair
 
@@ -24,39 +24,6 @@ OPSETS = (17, 18, 19, 20, 21)
 
 class OnnxError(GraphcnnError):
     """The ONNX backend cannot lower a graph, or a model is invalid."""
-
-
-@dataclass
-class _Builder:
-    """Collects ONNX nodes and constant initializers for one graph."""
-
-    graph: Graph
-    opset: int
-    nodes: list[Any] = field(default_factory=list)
-    consts: list[Any] = field(default_factory=list)
-
-    def node(
-        self,
-        op_type: str,
-        inputs: list[str],
-        outputs: list[str],
-        name: str,
-        src: Node,
-        **attrs: Any,
-    ) -> None:
-        from onnx import helper
-
-        doc = str(src.loc) if src.loc else ""
-        self.nodes.append(
-            helper.make_node(op_type, inputs, outputs, name=name, doc_string=doc, **attrs)
-        )
-
-    def const(self, name: str, values: list[int] | list[float], dtype: str = "int64") -> str:
-        import numpy as np
-        from onnx import numpy_helper
-
-        self.consts.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), name))
-        return name
 
 
 Lowering = Callable[[_Builder, Node, list[str]], None]

@@ -3,31 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
+from graphcnn.backends.to_onnx.builder import Builder
 from graphcnn.ir import Node, attr_float, attr_ints, attr_pair
 
 
-class _Builder(Protocol):
-    """What these lowerings use of :class:`graphcnn.backends.to_onnx.lowering._Builder`."""
-
-    opset: int
-    consts: list[Any]
-
-    def node(
-        self,
-        op_type: str,
-        inputs: list[str],
-        outputs: list[str],
-        name: str,
-        src: Node,
-        **attrs: Any,
-    ) -> None: ...
-
-    def const(self, name: str, values: list[int] | list[float], dtype: str = "int64") -> str: ...
-
-
-def pad(b: _Builder, n: Node, xs: list[str]) -> None:
+def pad(b: Builder, n: Node, xs: list[str]) -> None:
     left, right, top, bottom = attr_ints(n.attrs, "pads")
     pads = b.const(f"{n.name}.pads", [0, 0, top, left, 0, 0, bottom, right])
     value = b.const(f"{n.name}.value", [attr_float(n.attrs, "value")], "float32")
@@ -35,7 +17,7 @@ def pad(b: _Builder, n: Node, xs: list[str]) -> None:
     b.node("Pad", [xs[0], pads, value], [n.name], n.name, n, mode="constant")
 
 
-def upsample(b: _Builder, n: Node, xs: list[str]) -> None:
+def upsample(b: Builder, n: Node, xs: list[str]) -> None:
     extra: dict[str, Any] = {}
     if "size" in n.attrs:
         # sizes, not scales: the coordinates use in/out exactly as torch's F.interpolate(size=)
